@@ -1,0 +1,234 @@
+"""model + tokenizer + texts → (x, word groups, phi): the HuggingFace side of an explanation.
+
+``encode`` tokenizes (single texts or pairs), groups word pieces into words and marks special tokens
+and padding as not perturbed.  ``HFStates`` turns a model and captured layers into the ``phi_rows``
+function the estimator calls, and selects the target state of each layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .hooks import LayerCapture, LayerSpec
+
+__all__ = ["Encoded", "HFStates", "encode", "max_model_length", "select_target"]
+
+Text = str | tuple[str, str]
+
+
+@dataclass
+class Encoded:
+    """A padded batch of P texts.
+
+    input_ids, attention_mask, word_index: [P, T] (word_index: column of each token, -1 = not perturbed);
+    pieces: [P, W]; extra: other model inputs [P, T] (token_type_ids); words/tokens/segments: per text.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    word_index: torch.Tensor
+    pieces: torch.Tensor
+    extra: dict[str, torch.Tensor]
+    words: list[list[str]]
+    tokens: list[list[str]]
+    segments: list[list[int]]
+    token_to_word: list[list[int]]
+
+
+def max_model_length(model: nn.Module, tokenizer) -> int | None:  # noqa: ANN001
+    """The longest input the model accepts (None if unknown)."""
+    limits = []
+    tl = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tl, int) and 0 < tl < 1_000_000:
+        limits.append(tl)
+    cfg = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
+        v = getattr(cfg, key, None)
+        if isinstance(v, int) and v > 0:
+            limits.append(v)
+            break
+    return min(limits) if limits else None
+
+
+def _check_text(text: object, i: int) -> Text:
+    parts = text if isinstance(text, tuple) else (text,)
+    if isinstance(text, list):
+        raise TypeError(f"text {i}: a text pair must be a tuple (first, second), not a list")
+    if len(parts) not in (1, 2):
+        raise ValueError(f"text {i}: a text pair must have exactly 2 parts, got {len(parts)}")
+    for part in parts:
+        if not isinstance(part, str):
+            raise TypeError(f"text {i}: expected str or a (str, str) pair, got {type(part).__name__}")
+        if not part.strip():
+            raise ValueError(f"text {i} is empty or whitespace only: nothing to explain")
+    return text  # type: ignore[return-value]
+
+
+def encode(
+    tokenizer,  # noqa: ANN001
+    texts: Sequence[Text],
+    *,
+    granularity: str = "word",
+    perturb_special: bool = False,
+    max_length: int | None = None,
+    truncation: bool = False,
+) -> Encoded:
+    """Tokenize texts (or pairs) and group tokens into the columns of the σ map."""
+    if granularity not in ("word", "token"):
+        raise ValueError(f"granularity must be 'word' or 'token', got {granularity!r}")
+    if not getattr(tokenizer, "is_fast", False):
+        raise TypeError("a fast tokenizer is required (it maps word pieces to words); "
+                        "load it with AutoTokenizer.from_pretrained(..., use_fast=True)")
+    texts = [_check_text(t, i) for i, t in enumerate(texts)]
+    firsts = [t[0] if isinstance(t, tuple) else t for t in texts]
+    seconds = [t[1] if isinstance(t, tuple) else None for t in texts]
+    pairs = any(s is not None for s in seconds)
+    if pairs and not all(s is not None for s in seconds):
+        raise ValueError("mixing single texts and text pairs in one call is not supported")
+    kw = {"return_offsets_mapping": True, "padding": True, "return_tensors": "pt"}
+    if truncation:
+        kw.update(truncation=True, max_length=max_length)
+    enc = tokenizer(firsts, seconds, **kw) if pairs else tokenizer(firsts, **kw)
+    ids = enc["input_ids"]
+    mask = enc.get("attention_mask", torch.ones_like(ids))
+    if max_length is not None and not truncation:
+        lengths = mask.sum(1)
+        for i, n in enumerate(lengths.tolist()):
+            if n > max_length:
+                raise ValueError(f"text {i} has {n} tokens, over the model's maximum of {max_length}; "
+                                 "pass truncation=True to cut it")
+    n_prob, n_tok = ids.shape
+    word_index = torch.full((n_prob, n_tok), -1, dtype=torch.long)
+    words, tokens, segments, t2w, pieces_l = [], [], [], [], []
+    for b in range(n_prob):
+        toks = tokenizer.convert_ids_to_tokens(ids[b].tolist())
+        wid = enc.word_ids(b)
+        sid = enc.sequence_ids(b)
+        keys: dict[tuple, int] = {}
+        w_list, seg, cnt, row = [], [], [], []
+        valid = int(mask[b].sum())
+        # padding may be on either side: use the attention mask, not the position
+        for t in range(n_tok):
+            if not bool(mask[b, t]):
+                row.append(-1)
+                continue
+            special = wid[t] is None
+            if special and not perturb_special:
+                row.append(-1)
+                continue
+            if special or granularity == "token":
+                key: tuple = ("tok", t)
+                label = toks[t]
+            else:
+                key = ("word", sid[t] or 0, wid[t])
+                span = enc.word_to_chars(b, wid[t], sequence_index=sid[t] or 0)
+                src = firsts[b] if not sid[t] else seconds[b]
+                label = src[span.start:span.end] if span is not None else toks[t]
+            if key not in keys:
+                keys[key] = len(w_list)
+                w_list.append(label)
+                seg.append(int(sid[t] or 0) if sid[t] is not None else (1 if seg and seg[-1] == 1 else 0))
+                cnt.append(0)
+            col = keys[key]
+            cnt[col] += 1
+            row.append(col)
+        if not w_list:
+            raise ValueError(f"text {b} has no token to perturb (only special tokens)")
+        word_index[b] = torch.tensor(row)
+        words.append(w_list)
+        segments.append(seg)
+        pieces_l.append(cnt)
+        t2w.append([r for r, m in zip(row, mask[b].tolist()) if m])
+        tokens.append([tk for tk, m in zip(toks, mask[b].tolist()) if m])
+        assert len(tokens[-1]) == valid
+    n_words = max(len(w) for w in words)
+    pieces = torch.zeros(n_prob, n_words, dtype=torch.long)
+    for b, cnt in enumerate(pieces_l):
+        pieces[b, : len(cnt)] = torch.tensor(cnt)
+    extra = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask", "offset_mapping")}
+    return Encoded(ids, mask, word_index, pieces, extra, words, tokens, segments, t2w)
+
+
+def select_target(hidden: torch.Tensor, mask: torch.Tensor, target: str | int) -> tuple[torch.Tensor, torch.Tensor]:
+    """From a layer's hidden states [B, T, H] and attention mask [B, T], the explained vectors
+    [B, T', H] and their validity mask [B, T'] (T' = T for "tokens", 1 otherwise)."""
+    if hidden.ndim == 2:  # a layer that already pools (e.g. a CNN branch after max-pooling)
+        return hidden[:, None], torch.ones(hidden.shape[0], 1, dtype=torch.bool, device=hidden.device)
+    if hidden.ndim != 3:
+        raise ValueError(f"expected a layer output [batch, seq, hidden], got shape {tuple(hidden.shape)}")
+    b = torch.arange(hidden.shape[0], device=hidden.device)
+    one = torch.ones(hidden.shape[0], 1, dtype=torch.bool, device=hidden.device)
+    m = mask.to(hidden.device).bool()
+    if target == "tokens":
+        return hidden, m
+    if target in ("cls", "first"):
+        first = m.float().argmax(1)  # first real position (left padding safe)
+        return hidden[b, first][:, None], one
+    if target == "last":
+        last = m.shape[1] - 1 - m.flip(1).float().argmax(1)
+        return hidden[b, last][:, None], one
+    if isinstance(target, int) and not isinstance(target, bool):
+        lengths = m.sum(1)
+        pos = torch.full_like(lengths, target) if target >= 0 else lengths + target
+        if (pos < 0).any() or (pos >= lengths).any():
+            raise IndexError(f"target position {target} is outside a text of {int(lengths.min())} tokens")
+        first = m.float().argmax(1)
+        return hidden[b, first + pos][:, None], one
+    raise ValueError(f"target must be 'tokens', 'cls', 'first', 'last' or an int position, got {target!r}")
+
+
+class HFStates:
+    """phi for the estimator: forward a batch of perturbed embeddings through ``model`` and return the
+    target state of each captured layer, flattened and zeroed at padding: [B, T'·H] per layer."""
+
+    def __init__(self, model: nn.Module, specs: Sequence[LayerSpec], encoded: Encoded, target: str | int,
+                 autocast: bool = False) -> None:
+        self.model = model
+        self.specs = list(specs)
+        self.encoded = encoded
+        self.target = target
+        self.autocast = autocast
+        self.capture = LayerCapture(self.specs)
+        cfg = getattr(model, "config", None)
+        self.forward_kwargs = {"use_cache": False} if getattr(cfg, "use_cache", None) is not None else {}
+
+    def hidden(self, rows: torch.Tensor, **inputs: torch.Tensor) -> list[torch.Tensor]:
+        """Hidden states [B, T, H] of every captured layer for ``rows`` of the batch."""
+        dev = rows.device
+        mask = self.encoded.attention_mask.to(dev)[rows]
+        extra = {k: v.to(dev)[rows] for k, v in self.encoded.extra.items()}
+
+        def forward() -> None:
+            if self.autocast:
+                with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
+                    self.model(attention_mask=mask, **extra, **inputs, **self.forward_kwargs)
+            else:
+                self.model(attention_mask=mask, **extra, **inputs, **self.forward_kwargs)
+
+        with self.capture:
+            return self.capture.run(forward)
+
+    def states(self, hidden: list[torch.Tensor], rows: torch.Tensor) -> list[torch.Tensor]:
+        mask = self.encoded.attention_mask.to(rows.device)[rows]
+        out = []
+        for h in hidden:
+            vec, vmask = select_target(h.float(), mask, self.target)
+            out.append((vec * vmask[..., None]).reshape(vec.shape[0], -1))
+        return out
+
+    def __call__(self, x_tilde: torch.Tensor, rows: torch.Tensor) -> list[torch.Tensor]:
+        dtype = next(self.model.parameters()).dtype
+        return self.states(self.hidden(rows, inputs_embeds=x_tilde.to(dtype)), rows)
+
+    def element_counts(self, hidden: list[torch.Tensor]) -> torch.Tensor:
+        """[P, L]: real elements of each target state (the D of Eq. 7's mean)."""
+        mask = self.encoded.attention_mask
+        cols = []
+        for h in hidden:
+            _, vmask = select_target(h, mask.to(h.device), self.target)
+            cols.append(vmask.sum(1).float().cpu() * h.shape[-1])
+        return torch.stack(cols, 1)
