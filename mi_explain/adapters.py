@@ -89,33 +89,35 @@ def encode(
     pairs = any(s is not None for s in seconds)
     if pairs and not all(s is not None for s in seconds):
         raise ValueError("mixing single texts and text pairs in one call is not supported")
-    kw = {"return_offsets_mapping": True, "padding": True, "return_tensors": "pt"}
-    if truncation:
-        kw.update(truncation=True, max_length=max_length)
-    enc = tokenizer(firsts, seconds, **kw) if pairs else tokenizer(firsts, **kw)
-    ids = enc["input_ids"]
-    mask = enc.get("attention_mask", torch.ones_like(ids))
-    if max_length is not None and not truncation:
-        lengths = mask.sum(1)
-        for i, n in enumerate(lengths.tolist()):
+    # one call per text, padded here: works for tokenizers without a pad token (GPT-2) too
+    kw = {"truncation": True, "max_length": max_length} if truncation else {}
+    encs = [tokenizer(f, s, **kw) if pairs else tokenizer(f, **kw) for f, s in zip(firsts, seconds)]
+    lengths = [len(e["input_ids"]) for e in encs]
+    if max_length is not None:
+        for i, n in enumerate(lengths):
             if n > max_length:
                 raise ValueError(f"text {i} has {n} tokens, over the model's maximum of {max_length}; "
                                  "pass truncation=True to cut it")
-    n_prob, n_tok = ids.shape
+    n_prob, n_tok = len(encs), max(lengths)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.full((n_prob, n_tok), int(pad_id), dtype=torch.long)
+    mask = torch.zeros(n_prob, n_tok, dtype=torch.long)
+    extra_keys = [k for k in encs[0].keys() if k not in ("input_ids", "attention_mask", "offset_mapping")]
+    extra = {k: torch.zeros(n_prob, n_tok, dtype=torch.long) for k in extra_keys}
     word_index = torch.full((n_prob, n_tok), -1, dtype=torch.long)
     words, tokens, segments, t2w, pieces_l = [], [], [], [], []
-    for b in range(n_prob):
-        toks = tokenizer.convert_ids_to_tokens(ids[b].tolist())
-        wid = enc.word_ids(b)
-        sid = enc.sequence_ids(b)
+    for b, e in enumerate(encs):
+        n = lengths[b]
+        ids[b, :n] = torch.tensor(e["input_ids"])
+        mask[b, :n] = 1
+        for k in extra_keys:
+            extra[k][b, :n] = torch.tensor(e[k])
+        toks = tokenizer.convert_ids_to_tokens(e["input_ids"])
+        wid = e.word_ids()
+        sid = e.sequence_ids()
         keys: dict[tuple, int] = {}
         w_list, seg, cnt, row = [], [], [], []
-        valid = int(mask[b].sum())
-        # padding may be on either side: use the attention mask, not the position
-        for t in range(n_tok):
-            if not bool(mask[b, t]):
-                row.append(-1)
-                continue
+        for t in range(n):
             special = wid[t] is None
             if special and not perturb_special:
                 row.append(-1)
@@ -125,31 +127,30 @@ def encode(
                 label = toks[t]
             else:
                 key = ("word", sid[t] or 0, wid[t])
-                span = enc.word_to_chars(b, wid[t], sequence_index=sid[t] or 0)
+                span = e.word_to_chars(wid[t], sequence_index=sid[t] or 0)
                 src = firsts[b] if not sid[t] else seconds[b]
-                label = src[span.start:span.end] if span is not None else toks[t]
+                label = src[span.start:span.end].strip() if span is not None else toks[t]
+                label = label or toks[t]
             if key not in keys:
                 keys[key] = len(w_list)
                 w_list.append(label)
-                seg.append(int(sid[t] or 0) if sid[t] is not None else (1 if seg and seg[-1] == 1 else 0))
+                seg.append(int(sid[t]) if sid[t] is not None else (seg[-1] if seg else 0))
                 cnt.append(0)
             col = keys[key]
             cnt[col] += 1
             row.append(col)
         if not w_list:
             raise ValueError(f"text {b} has no token to perturb (only special tokens)")
-        word_index[b] = torch.tensor(row)
+        word_index[b, :n] = torch.tensor(row)
         words.append(w_list)
         segments.append(seg)
         pieces_l.append(cnt)
-        t2w.append([r for r, m in zip(row, mask[b].tolist()) if m])
-        tokens.append([tk for tk, m in zip(toks, mask[b].tolist()) if m])
-        assert len(tokens[-1]) == valid
+        t2w.append(row)
+        tokens.append(toks)
     n_words = max(len(w) for w in words)
     pieces = torch.zeros(n_prob, n_words, dtype=torch.long)
     for b, cnt in enumerate(pieces_l):
         pieces[b, : len(cnt)] = torch.tensor(cnt)
-    extra = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask", "offset_mapping")}
     return Encoded(ids, mask, word_index, pieces, extra, words, tokens, segments, t2w)
 
 

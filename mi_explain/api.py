@@ -215,11 +215,13 @@ def _reference_inv_var(
     allowed = torch.ones(vocab_size, dtype=torch.bool)
     allowed[special[special < vocab_size]] = False
     pool = torch.nonzero(allowed).squeeze(1)
-    gen = torch.Generator().manual_seed(int(seed) + 104729)
     rows = torch.arange(n_prob).repeat_interleave(n_reference)
     ids = enc.input_ids[rows].clone()
-    replace = enc.word_index[rows] >= 0
-    ids[replace] = pool[torch.randint(len(pool), (int(replace.sum()),), generator=gen)]
+    for p in range(n_prob):  # one generator per text: σ_s does not depend on the rest of the batch
+        gen = torch.Generator().manual_seed(int(seed) + 104729)
+        block = ids[p * n_reference:(p + 1) * n_reference]
+        replace = enc.word_index[p][None].expand_as(block) >= 0
+        block[replace] = pool[torch.randint(len(pool), (int(replace.sum()),), generator=gen)]
     per_state: list[list[torch.Tensor]] = []
     mask = enc.attention_mask
     with torch.no_grad():

