@@ -30,15 +30,15 @@ sentence's result does not depend on which other sentences share its batch.
 
 from __future__ import annotations
 
+import logging
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
-_DEBUG = bool(os.environ.get("MI_EXPLAIN_DEBUG"))
+logger = logging.getLogger(__name__)
 
 __all__ = ["EstimatorConfig", "NonFiniteError", "Problems", "SigmaResult", "optimize_sigma"]
 
@@ -141,7 +141,7 @@ def _draw_noise(problems: Problems, n_states: int, samples: int, gens: list[torc
         if len(valid) == 0 or lengths[i] == 0:
             continue
         last = int(valid.max()) + 1
-        z[i, :, :, :last] = torch.randn(n_states, samples, last, k, generator=gens[i]).to(z.device)
+        z[i, :, :, :last] = torch.randn(n_states, samples, last, k, generator=gens[i], device=z.device)
     return z
 
 
@@ -195,7 +195,7 @@ def optimize_sigma(
 
     gens = []
     for s in problems.seeds or [cfg.seed] * n_prob:
-        gen = torch.Generator(device="cpu")
+        gen = torch.Generator(device=device)  # on the device: no host→device copy inside the loop
         gen.manual_seed(int(s))
         gens.append(gen)
 
@@ -290,9 +290,10 @@ def optimize_sigma(
                 obj = (-(gain * u).sum(-1) + data_avg).mean()
                 history.append(float(obj))
             bar.update(1)
-            if _DEBUG:
-                print(step, f"{frac:.2f}", "active", active.sum(0).tolist(), "max se per state",
-                      [round(v, 3) for v in stderr.amax((0, 2)).tolist()])
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("step %d: %.0f%% converged, active states per layer %s, max stderr per layer %s",
+                             step, 100 * frac, active.sum(0).tolist(),
+                             [round(v, 3) for v in stderr.amax((0, 2)).tolist()])
             bar.set_postfix(converged=f"{frac:.0%}", objective=f"{float(obj):.4f}")
             if not bool(active.any()):
                 break
