@@ -482,3 +482,45 @@ def _elide(indices: list[int], limit: int) -> list[int | None]:
     head = (limit - 1) // 2 + 1
     tail = limit - 1 - head
     return indices[:head] + [None] + indices[len(indices) - tail :]
+
+
+def append_jsonl(path: str | os.PathLike, explanations: Explanation | list[Explanation],
+                 extra: dict | list[dict] | None = None) -> None:
+    """Append explanations to a JSON-lines file, one per line, each line written and flushed whole
+    (a run killed mid-way leaves every finished line intact).  ``extra``: JSON-safe fields stored beside
+    each explanation under ``"meta"`` (e.g. the sentence's index in its dataset)."""
+    items = [explanations] if isinstance(explanations, Explanation) else list(explanations)
+    metas = extra if isinstance(extra, list) else [extra] * len(items)
+    if len(metas) != len(items):
+        raise ValueError(f"{len(metas)} meta entries for {len(items)} explanations")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for e, meta in zip(items, metas):
+        d = e.to_dict()
+        if meta is not None:
+            d["meta"] = _jsonable(meta)
+        lines.append(json.dumps(d, ensure_ascii=False, allow_nan=False))
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("".join(line + "\n" for line in lines))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_jsonl(path: str | os.PathLike, with_meta: bool = False):
+    """Read a file written by :func:`append_jsonl` → list of Explanations (or (Explanation, meta) pairs).
+    A last line cut short by a killed writer is ignored; any other bad line raises with its number."""
+    out = []
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as err:
+            if number == len(lines) and not Path(path).read_text(encoding="utf-8").endswith("\n"):
+                break  # an interrupted final write
+            raise ValueError(f"{path}, line {number}: not valid JSON ({err.msg})") from err
+        meta = d.pop("meta", None)
+        e = Explanation.from_dict(d)
+        out.append((e, meta) if with_meta else e)
+    return out

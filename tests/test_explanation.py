@@ -307,3 +307,32 @@ def test_repr_large_stays_short():
     assert len(lines) < 25
     assert max(len(line) for line in lines) < 140
     assert "…" in lines[1]
+
+
+def test_jsonl_append_read_and_interrupted_last_line(tmp_path):
+    from mi_explain.explanation import append_jsonl, read_jsonl
+
+    path = tmp_path / "runs" / "sigma.jsonl"
+    a, b = make(), make_pair()
+    append_jsonl(path, a, {"index": 3})
+    append_jsonl(path, [b], [{"index": 7}])
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write('{"format": "mi_explain.expl')  # a writer killed mid-line
+    got = read_jsonl(path, with_meta=True)
+    assert [m["index"] for _, m in got] == [3, 7]
+    assert torch.equal(got[0][0].sigma, a.sigma) and got[1][0].text == b.text
+    path.write_text("not json\n" + path.read_text())
+    with pytest.raises(ValueError, match="line 1"):
+        read_jsonl(path)
+
+
+def test_corpus_information(tmp_path):
+    from mi_explain.information import corpus_information, sentence_entropy
+
+    a, b = make(), make()
+    df = corpus_information([a, b])
+    assert list(df["layer"]) == a.layers
+    assert torch.allclose(torch.tensor(df["information"].tolist()), a.information)
+    assert torch.allclose(torch.tensor(df["conditional_entropy"].tolist()), sentence_entropy(a))
+    with pytest.raises(ValueError, match="no explanations"):
+        corpus_information([])
