@@ -7,6 +7,7 @@ function the estimator calls, and selects the target state of each layer.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -182,6 +183,13 @@ def select_target(hidden: torch.Tensor, mask: torch.Tensor, target: str | int) -
     raise ValueError(f"target must be 'tokens', 'cls', 'first', 'last' or an int position, got {target!r}")
 
 
+def _rnn_backward_allowed(model: nn.Module, device: torch.device):
+    """cuDNN refuses RNN backward in eval mode: use the native kernels for models with RNN layers on CUDA."""
+    if device.type == "cuda" and any(isinstance(m, nn.RNNBase) for m in model.modules()):
+        return torch.backends.cudnn.flags(enabled=False)
+    return contextlib.nullcontext()
+
+
 class HFStates:
     """phi for the estimator: forward a batch of perturbed embeddings through ``model`` and return the
     target state of each captured layer, flattened and zeroed at padding: [B, T'·H] per layer."""
@@ -210,7 +218,7 @@ class HFStates:
             else:
                 self.model(attention_mask=mask, **extra, **inputs, **self.forward_kwargs)
 
-        with self.capture:
+        with self.capture, _rnn_backward_allowed(self.model, dev):
             return self.capture.run(forward)
 
     def states(self, hidden: list[torch.Tensor], rows: torch.Tensor) -> list[torch.Tensor]:
