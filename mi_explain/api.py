@@ -362,6 +362,7 @@ def explain(
     perturb_special: bool = False,
     truncation: bool = False,
     autocast: bool | None = None,
+    method: str = "information",
 ) -> Explanation | list[Explanation]:
     """Explain how much of each word every requested layer of a ``transformers`` model keeps.
 
@@ -374,7 +375,19 @@ def explain(
     or, by default, from ``n_reference`` copies of each text with its words replaced by random
     vocabulary tokens.  Other options: see :func:`explain_function`.
     Returns an :class:`Explanation` (σ: [n_layers, n_words]) or a list of them.
+    method: "information" (this measure) or a baseline of :mod:`mi_explain.methods` ("gradient",
+    "integrated_gradients", "perturbation", "lrp"), which stores its saliency in ``.sigma``.
     """
+    if method != "information":
+        from .methods import dispatch_explain
+
+        return dispatch_explain(
+            method, model, tokenizer, text, layers=layers, target=target, granularity=granularity, seed=seed,
+            device=device, progress=progress, max_batch=max_batch, batch_size=batch_size,
+            layer_modules=layer_modules, perturb_special=perturb_special, truncation=truncation,
+            information_options={"rate": rate, "scale": scale, "regularization": regularization,
+                                 "reference_texts": reference_texts, "n_reference": n_reference, "steps": steps,
+                                 "samples": samples, "tol": tol, "autocast": autocast})
     single = isinstance(text, (str, tuple))
     texts = [text] if single else list(text)
     if not texts:

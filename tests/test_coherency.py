@@ -1,0 +1,125 @@
+"""Coherency with ground truth: a rescaled copy of a layer, a layer that drops a word, the reversal task, and
+the scores of the study (reverse pattern, monotonicity over layers, ordering over models)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mi_explain import Explanation, explain_function
+from mi_explain.methods import explain_function_with
+from mi_explain.methods.scores import (
+    layer_profile,
+    monotonicity,
+    order_agreement,
+    reverse_pattern,
+    scale_spread,
+    spearman,
+)
+from mi_explain.seq2seq import reverse_batch, reverse_inputs, reverse_phi, train_reverse
+
+BASELINES = ["gradient", "integrated_gradients", "perturbation", "lrp"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _three_layers():
+    """layer 1: h = tanh(W·vec(x)); layer 2: 100·h (the same information, 100× the scale); layer 3: h with
+    word 2's embedding multiplied by 0 (word 2 fully discarded)."""
+    torch.manual_seed(0)
+    n, k = 5, 4
+    w = torch.randn(n * k, 12) / (n * k) ** 0.5
+    drop = torch.ones(1, n, 1)
+    drop[0, 2] = 0.0
+
+    def phi(xt):
+        h = torch.tanh(xt.reshape(xt.shape[0], -1) @ w)
+        return {"layer 1": h, "layer 2 (×100)": 100 * h,
+                "layer 3 (word 2 zeroed)": torch.tanh((xt * drop).reshape(xt.shape[0], -1) @ w)}
+
+    return phi, torch.randn(n, k)
+
+
+def test_information_is_the_same_for_a_rescaled_copy_and_zero_for_a_dropped_word():
+    phi, x = _three_layers()
+    e = explain_function(phi, x, progress=False)
+    ratio = e.sigma[1] / e.sigma[0]
+    assert bool(((ratio > 0.85) & (ratio < 1.15)).all()), e.sigma  # same map for the ×100 copy
+    assert bool(e.at_bound[2, 2]) and float(e.word_information[2, 2]) == 0.0  # fully discarded
+    assert bool((~e.at_bound[2, [0, 1, 3, 4]]).all()) and bool((e.word_information[2, [0, 1, 3, 4]] > 0).all())
+
+
+@pytest.mark.parametrize("method", BASELINES)
+def test_baselines_on_the_rescaled_copy_and_the_dropped_word(method):
+    phi, x = _three_layers()
+    opts = {"steps": 150} if method == "perturbation" else {}
+    e = explain_function_with(method, phi, x, **opts)
+    ratio = e.sigma[1] / e.sigma[0]
+    if method == "perturbation":  # its error is normalised per state: scale-free by construction
+        assert torch.allclose(ratio, torch.ones_like(ratio), rtol=0.05), ratio
+    else:  # gradient-based maps follow the layer's scale (the paper's Fig. 1 argument)
+        assert torch.allclose(ratio, torch.full_like(ratio, 100.0), rtol=1e-3), ratio
+    assert float(e.sigma[2, 2]) <= 0.02 * float(e.sigma[2].max()), e.sigma[2]
+
+
+def _map(rows: list[list[float]], method: str = "gradient") -> Explanation:
+    s = torch.tensor(rows, dtype=torch.float32)
+    n_l, n_w = s.shape
+    return Explanation(words=[str(i) for i in range(n_w)], layers=[f"t={i + 1}" for i in range(n_l)], sigma=s,
+                       tokens=[], token_to_word=[], pieces=[1] * n_w, embedding_dim=4, prior_scale=1.0,
+                       objective=torch.zeros(n_l), converged=torch.ones(n_l, dtype=torch.bool),
+                       at_bound=torch.zeros(n_l, n_w, dtype=torch.bool), steps=1, regularization=torch.ones(n_l),
+                       options={"method": method})
+
+
+def test_reverse_pattern_scores():
+    n = 4
+    anti = [[1.0 if j == n - 1 - t else 0.0 for j in range(n + 2)] for t in range(n)]
+    s = reverse_pattern(_map(anti), n)
+    assert (s["mass"], s["top1"], s["auc"]) == (1.0, 1.0, 1.0)
+    flat = reverse_pattern(_map([[1.0] * (n + 2)] * n), n)
+    assert flat["mass"] == pytest.approx(1 / n) and flat["top1"] == 0.0 and flat["auc"] == 0.5
+    diag = reverse_pattern(_map([[1.0 if j == t else 0.0 for j in range(n + 2)] for t in range(n)]), n)
+    assert diag["top1"] == 0.0 and diag["mass"] == 0.0
+    # ours: small σ = kept; ranked by σ even where the information is clamped at 0
+    sig = [[0.1 if j == n - 1 - t else (5.0 + j) for j in range(n + 2)] for t in range(n)]
+    ours = reverse_pattern(_map(sig, "information"), n)
+    assert (ours["mass"], ours["top1"], ours["auc"]) == (1.0, 1.0, 1.0)
+
+
+def test_layer_and_model_scores():
+    down = _map([[3.0, 3.0], [2.0, 1.0], [0.5, 0.5]])
+    assert layer_profile(down).tolist() == [3.0, 1.5, 0.5]
+    assert monotonicity(down) == pytest.approx(-1.0)
+    assert scale_spread(down) == pytest.approx(float(torch.log10(torch.tensor(3.0 / 0.5))))
+    ours = _map([[0.1, 0.1], [1.0, 1.0], [0.01, 0.01]], "information")  # σ: information 2.3, 0, 4.6
+    assert monotonicity(ours) == pytest.approx(0.5)
+    assert scale_spread(ours) == pytest.approx(2.0)
+    assert order_agreement([0, 1e-4, 1e-3], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert spearman([1, 1, 1], [1, 2, 3]) != spearman([1, 1, 1], [1, 2, 3])  # NaN for a constant side
+
+
+def test_reverse_task_trains_and_its_maps_show_the_reverse_pattern():
+    n = 5
+    res = train_reverse(length=n, steps=250, embedding_size=16, hidden_size=32)
+    assert res.token_accuracy > 0.9, res.token_accuracy
+    model = res.model.requires_grad_(False)
+    src, dec_in, _ = reverse_batch(1, n, torch.Generator().manual_seed(7))
+    x, words = reverse_inputs(model, src, dec_in)
+    assert words[n] == "<eos>" and words[n + 1] == "<sos>" and len(words) == 2 * n + 1
+    phi = reverse_phi(model, n + 1)
+    prior = float(model.enc_embedding.weight.std())
+    ours = explain_function(phi, x, words=words, scale=10 * prior, prior_scale=prior, progress=False)
+    assert ours.layers == [f"t={t}" for t in range(1, n + 1)]
+    assert reverse_pattern(ours, n)["auc"] > 0.8
+    for method in BASELINES:
+        e = explain_function_with(method, phi, x, words=words, **({"steps": 60} if method == "perturbation" else {}))
+        assert e.sigma.shape == (n, 2 * n + 1) and bool(torch.isfinite(e.sigma).all())
+        assert 0.0 <= reverse_pattern(e, n)["auc"] <= 1.0
