@@ -283,8 +283,10 @@ def optimize_sigma(
                 se = 0.5 * sum_w2v.sqrt() / (sum_w * a_bar.abs()).clamp_min(1e-30)
                 stderr = torch.where(counts >= cfg.min_average, se, torch.full_like(se, float("inf")))
                 converged_coord = (stderr < cfg.tol) | (push_hi >= 2) | (push_lo >= 2) | ~word_mask[:, None, :]
-                data_avg = torch.where(active, torch.where(data_avg == 0, data, 0.5 * data_avg + 0.5 * data),
-                                       data_avg)
+                # the data term at the current σ: averaged only once every word of the state is averaging
+                # (earlier steps were taken at other σ, e.g. the tiny starting noise)
+                settled = ((counts > 1) | ~word_mask[:, None, :]).all(-1)
+                data_avg = torch.where(active, torch.where(settled, 0.5 * data_avg + 0.5 * data, data), data_avg)
                 active = active & ~converged_coord.all(-1)
                 frac = float(converged_coord.float().mean())
                 obj = (-(gain * u).sum(-1) + data_avg).mean()
