@@ -72,6 +72,16 @@ def gpt2_tokenizer(bpe_dir):
     return tok
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from intra-op threads and lose a lot to them on a busy 2-core machine;
+    modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _seeded(build):
     torch.manual_seed(0)
     model = build()

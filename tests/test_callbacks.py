@@ -33,14 +33,7 @@ FAST = {"steps": 10, "samples": 4, "n_reference": 4}
 PROBE = CORPUS[:3]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread is several times faster (no OpenMP
-    spinning against other processes); training stays deterministic either way."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # shared fixture in conftest.py
 
 
 def _tiny_bert(tokenizer):

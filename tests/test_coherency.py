@@ -21,12 +21,7 @@ from mi_explain.seq2seq import reverse_batch, reverse_inputs, reverse_phi, train
 BASELINES = ["gradient", "integrated_gradients", "perturbation", "lrp"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # shared fixture in conftest.py
 
 
 def _three_layers():

@@ -24,13 +24,7 @@ TEXT = "a rare bird has more than enough charm"
 BASELINES = ["gradient", "integrated_gradients", "perturbation", "lrp"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models on a shared CPU: one intra-op thread is many times faster than oversubscribed ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # shared fixture in conftest.py
 
 
 FAST = {"gradient": {"projections": 4}, "integrated_gradients": {"projections": 4, "n_steps": 4},

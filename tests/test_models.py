@@ -24,13 +24,7 @@ SHORT = "a rare bird"
 LONG = "the film is funny , sad and surprisingly tender , and a rare bird has charm"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and lose a lot to them on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # shared fixture in conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -122,12 +122,6 @@ class MiCNNForSequenceClassification(MiCNNPreTrainedModel):
         self.classifier = nn.Linear(len(config.kernel_sizes) * config.num_filters, config.num_labels)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.cnn.get_input_embeddings()
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.cnn.set_input_embeddings(value)
-
     def forward(
         self,
         input_ids: torch.Tensor | None = None,

@@ -143,12 +143,6 @@ class MiLSTMForSequenceClassification(MiLSTMPreTrainedModel):
         self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.lstm.get_input_embeddings()
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.lstm.set_input_embeddings(value)
-
     def forward(
         self,
         input_ids: torch.Tensor | None = None,

@@ -177,12 +177,6 @@ class MiTransformerForSequenceClassification(MiTransformerPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.transformer.get_input_embeddings()
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.transformer.set_input_embeddings(value)
-
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
