@@ -86,8 +86,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .explanation import Explanation
 from .hooks import find_input_embeddings
+from .results import Explanation
 
 __all__ = ["ALL_WORDS", "WordAttributes", "plot_word_attributes", "vocabulary_words", "word_attributes"]
 

@@ -34,9 +34,10 @@ import torch
 from transformers import TrainerCallback
 
 from .adapters import _check_text
-from .api import explain
+from .driver import explain
 from .hooks import frozen
 from .information import layer_information
+from .methods import method_options
 
 __all__ = [
     "HISTORY_FILE",
@@ -185,7 +186,8 @@ class MICallback(TrainerCallback):
         if explain_options.get("method", "information") != "information":
             raise ValueError("MICallback measures information (Eq. 1–2): method must be 'information', "
                              f"got {explain_options['method']!r}")
-        known = set(inspect.signature(explain).parameters) - _RESERVED
+        known = (set(inspect.signature(explain).parameters) - _RESERVED - {"options"}) | set(
+            method_options("information"))
         unknown = sorted(set(explain_options) - known)
         if unknown:
             raise TypeError(f"unknown explain option(s) {unknown}; known: {sorted(known)}")

@@ -56,7 +56,7 @@ import torch.nn.functional as F  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import mi_explain  # noqa: E402
-from mi_explain.api import PreparedBatch, layer_specs, prepare_batch  # noqa: E402
+from mi_explain.driver import PreparedBatch, layer_specs, prepare_batch  # noqa: E402
 from mi_explain.estimator import evaluate_objective  # noqa: E402
 from mi_explain.hooks import find_input_embeddings, frozen  # noqa: E402
 

@@ -38,8 +38,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import torch  # noqa: E402
 
-from mi_explain import explain, explain_function  # noqa: E402
-from mi_explain.methods import explain_function_with, explain_with  # noqa: E402
+from mi_explain import Explanation, SaliencyExplanation, explain, explain_function, load  # noqa: E402
 from mi_explain.methods.scores import (  # noqa: E402
     importance,
     layer_profile,
@@ -104,12 +103,12 @@ def part_scale(args: argparse.Namespace) -> dict:
     rows = {}
     for m in args.methods:
         e = (explain_function(phi, x, progress=False) if m == "information"
-             else explain_function_with(m, phi, x, seed=args.seed, **method_options(m, args)))
+             else explain_function(phi, x, method=m, seed=args.seed, **method_options(m, args)))
         imp = importance(e)
-        ratio = (e.sigma[1] / e.sigma[0]).double()
+        ratio = (e.values()[1] / e.values()[0]).double()
         rows[m] = {"ratio_mean": float(ratio.mean()), "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max()),
                    "dropped_share": float(imp[2, 2] / imp[2].max()) if float(imp[2].max()) > 0 else 0.0,
-                   "dropped_at_bound": bool(e.at_bound[2, 2])}
+                   "dropped_at_bound": bool(e.at_bound[2, 2]) if isinstance(e, Explanation) else False}
         log(f"scale {m}: σ/saliency ratio copy/original {rows[m]['ratio_mean']:.3g}, "
             f"dropped word share {rows[m]['dropped_share']:.3g}")
     return rows
@@ -158,7 +157,7 @@ def part_timestamps(args: argparse.Namespace) -> tuple[dict, dict]:
                 e = explain_function(phi, x, words=words, reference_inputs=ref, prior_scale=prior, scale=10 * prior,
                                      seed=args.seed, progress=False)
             else:
-                e = explain_function_with(m, phi, x, words=words, prior_scale=prior, seed=args.seed,
+                e = explain_function(phi, x, method=m, words=words, prior_scale=prior, seed=args.seed,
                                           **method_options(m, args))
             scores[m].append(reverse_pattern(e, n))
             if ex == 0:
@@ -263,13 +262,10 @@ def explain_all(model, tok, texts: list[str], args: argparse.Namespace, referenc
     for m in args.methods:
         t0 = time.perf_counter()
         if m == "information":
-            res = explain(model, tok, texts, layers=layers, scale=10 * prior, reference_texts=reference,
-                          seed=args.seed, progress=False)
-            for e in res:
-                e.prior_scale = prior
-                e.options["prior"] = "std of the training vocabulary's word embeddings"
+            res = explain(model, tok, texts, layers=layers, scale=10 * prior, prior_scale=prior,
+                          reference_texts=reference, seed=args.seed, progress=False)
         else:
-            res = explain_with(m, model, tok, texts, layers=layers, seed=args.seed, **method_options(m, args))
+            res = explain(model, tok, texts, method=m, layers=layers, seed=args.seed, **method_options(m, args))
         out[m] = res
         log(f"  {m}: {len(texts)} texts in {time.perf_counter() - t0:.0f}s")
     return out
@@ -349,37 +345,33 @@ def save_maps(out: Path, part: str, maps: dict) -> None:
 
 
 def load_maps(out: Path, part: str, methods: list[str]) -> dict:
-    from mi_explain.methods import load_explanation
-
     d = out / "maps" / part
-    return {m: load_explanation(d / f"{m}.json") for m in methods if (d / f"{m}.json").exists()}
+    return {m: load(d / f"{m}.json") for m in methods if (d / f"{m}.json").exists()}
 
 
 def panel(ax, e, rows: list[str] | None = None, title: str = ""):  # noqa: ANN001
     from mi_explain.plotting import heatmap
 
-    ours = e.options.get("method", "information") == "information"
+    ours = isinstance(e, Explanation)
     # ours: σ relative to the embedding spread (comparable across models), on a log scale (σ spans decades)
-    values = torch.log10(e.sigma / e.prior_scale).numpy() if ours else e.sigma.numpy()
+    values = torch.log10(e.sigma / e.prior_scale).numpy() if ours else e.values().numpy()
     heatmap(values, rows or e.layers, e.words, ax=ax, cmap="GnBu_r" if ours else "GnBu",
             cbar_label="log10 σ/σ_prior (small = kept)" if ours else str(e.options.get("saliency_label", "saliency")),
             annotate=False, title=title)
 
 
 def stack_rows(es: list) -> object:  # noqa: ANN001
-    """One Explanation whose rows are the last-layer rows of several models' maps of the same text (ours: σ
+    """One result whose rows are the last-layer rows of several models' maps of the same text (ours: σ
     divided by each model's own σ_prior, stored with σ_prior = 1)."""
-    from mi_explain.methods.base import SaliencyExplanation
-
-    first = es[0]
-    cls = type(first)
-    d = first.to_dict()
-    ours = cls is not SaliencyExplanation
-    rows = [(e.sigma[0] / e.prior_scale if ours else e.sigma[0]).tolist() for e in es]
-    d.update(layers=[str(i) for i in range(len(es))], sigma=rows, prior_scale=1.0 if ours else first.prior_scale,
-             objective=[0.0] * len(es), converged=[True] * len(es), at_bound=[e.at_bound[0].tolist() for e in es],
-             regularization=[1.0] * len(es))
-    return (SaliencyExplanation if cls is SaliencyExplanation else cls).from_dict(d)
+    first, n = es[0], len(es)
+    common = dict(words=first.words, layers=[str(i) for i in range(n)], tokens=first.tokens,
+                  token_to_word=first.token_to_word, pieces=first.pieces, embedding_dim=first.embedding_dim,
+                  objective=[0.0] * n, converged=[True] * n, steps=first.steps, text=first.text, target=first.target,
+                  method=first.method, options=first.options)
+    if isinstance(first, Explanation):
+        return Explanation(sigma=[(e.sigma[0] / e.prior_scale).tolist() for e in es], prior_scale=1.0,
+                           at_bound=[e.at_bound[0].tolist() for e in es], regularization=[1.0] * n, **common)
+    return SaliencyExplanation(scores=[e.scores[0].tolist() for e in es], prior_scale=first.prior_scale, **common)
 
 
 def figures(args: argparse.Namespace, rows: dict[str, tuple[dict, list[str] | None]]) -> list[Path]:

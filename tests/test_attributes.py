@@ -19,7 +19,7 @@ from mi_explain import explain  # noqa: E402
 from mi_explain.adapters import encode  # noqa: E402
 from mi_explain.attributes import ALL_WORDS, _encode_words, vocabulary_words, word_attributes  # noqa: E402
 from mi_explain.concepts import CONCEPT_SETS, load_concepts  # noqa: E402
-from mi_explain.explanation import Explanation  # noqa: E402
+from mi_explain.results import Explanation  # noqa: E402
 
 TEXT = "domestic tension and unhappiness"
 # whole words of the conftest vocabulary: alphabetic, not "##" pieces, not special, not punctuation

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mi_explain import Explanation, explain_function
-from mi_explain.methods import explain_function_with
+from mi_explain import Explanation, Result, SaliencyExplanation, explain_function
 from mi_explain.methods.scores import (
     layer_profile,
     monotonicity,
@@ -54,23 +53,26 @@ def test_information_is_the_same_for_a_rescaled_copy_and_zero_for_a_dropped_word
 def test_baselines_on_the_rescaled_copy_and_the_dropped_word(method):
     phi, x = _three_layers()
     opts = {"steps": 150} if method == "perturbation" else {}
-    e = explain_function_with(method, phi, x, **opts)
-    ratio = e.sigma[1] / e.sigma[0]
+    e = explain_function(phi, x, method=method, **opts)
+    ratio = e.scores[1] / e.scores[0]
     if method == "perturbation":  # its error is normalised per state: scale-free by construction
         assert torch.allclose(ratio, torch.ones_like(ratio), rtol=0.05), ratio
     else:  # gradient-based maps follow the layer's scale (the paper's Fig. 1 argument)
         assert torch.allclose(ratio, torch.full_like(ratio, 100.0), rtol=1e-3), ratio
-    assert float(e.sigma[2, 2]) <= 0.02 * float(e.sigma[2].max()), e.sigma[2]
+    assert float(e.scores[2, 2]) <= 0.02 * float(e.scores[2].max()), e.scores[2]
 
 
-def _map(rows: list[list[float]], method: str = "gradient") -> Explanation:
+def _map(rows: list[list[float]], method: str = "gradient") -> Result:
+    """σ rows for "information", scores rows for a baseline."""
     s = torch.tensor(rows, dtype=torch.float32)
     n_l, n_w = s.shape
-    return Explanation(words=[str(i) for i in range(n_w)], layers=[f"t={i + 1}" for i in range(n_l)], sigma=s,
-                       tokens=[], token_to_word=[], pieces=[1] * n_w, embedding_dim=4, prior_scale=1.0,
-                       objective=torch.zeros(n_l), converged=torch.ones(n_l, dtype=torch.bool),
-                       at_bound=torch.zeros(n_l, n_w, dtype=torch.bool), steps=1, regularization=torch.ones(n_l),
-                       options={"method": method})
+    common = dict(words=[str(i) for i in range(n_w)], layers=[f"t={i + 1}" for i in range(n_l)], tokens=[],
+                  token_to_word=[], pieces=[1] * n_w, embedding_dim=4, prior_scale=1.0, objective=torch.zeros(n_l),
+                  converged=torch.ones(n_l, dtype=torch.bool), steps=1, method=method)
+    if method == "information":
+        return Explanation(sigma=s, at_bound=torch.zeros(n_l, n_w, dtype=torch.bool), regularization=torch.ones(n_l),
+                           **common)
+    return SaliencyExplanation(scores=s, **common)
 
 
 def test_reverse_pattern_scores():
@@ -115,6 +117,6 @@ def test_reverse_task_trains_and_its_maps_show_the_reverse_pattern():
     assert ours.layers == [f"t={t}" for t in range(1, n + 1)]
     assert reverse_pattern(ours, n)["auc"] > 0.8
     for method in BASELINES:
-        e = explain_function_with(method, phi, x, words=words, **({"steps": 60} if method == "perturbation" else {}))
-        assert e.sigma.shape == (n, 2 * n + 1) and bool(torch.isfinite(e.sigma).all())
+        e = explain_function(phi, x, method=method, words=words, **({"steps": 60} if method == "perturbation" else {}))
+        assert e.values().shape == (n, 2 * n + 1) and bool(torch.isfinite(e.values()).all())
         assert 0.0 <= reverse_pattern(e, n)["auc"] <= 1.0

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mi_explain.explanation import Explanation
 from mi_explain.plotting import heatmap
+from mi_explain.results import Explanation
 
 from .analysis import relative_use
 

@@ -88,19 +88,21 @@ def _classifier(model: nn.Module) -> nn.Linear:
     return linears[-1]
 
 
-def prediction_state(model: nn.Module, family: str) -> dict[str, Any]:
-    """``explain`` options that explain the state the classifier reads (Fig. 5/6).
-
-    bert/transformer: ``layers=[-1], target="cls"``.  lstm/cnn: the input of the final linear layer — captured
-    by a pre-hook, which ``explain`` offers as ``layers=["embeddings"]`` of ``layer_modules=[classifier]``
-    (the captured [B, H] vector is already pooled); relabel the row with :data:`PREDICTION_LABEL`.
-    """
-    if family in ("bert", "transformer"):
-        return {"layers": [-1], "target": "cls"}
-    return {"layers": ["embeddings"], "layer_modules": [_classifier(model)], "target": "cls"}
-
-
 PREDICTION_LABEL = "prediction state"
+
+
+def prediction_state(model: nn.Module, family: str) -> dict[str, Any]:
+    """``explain`` options that explain the state the classifier reads (Fig. 5/6), as one row labelled
+    :data:`PREDICTION_LABEL`.
+
+    bert/transformer: the first token (``target="cls"``) of the last layer.  lstm/cnn: the input of the final
+    linear layer, ``layer_modules={PREDICTION_LABEL: (classifier, "input")}`` (already pooled: [B, H]).
+    """
+    from mi_explain.hooks import find_layers
+
+    if family in ("bert", "transformer"):
+        return {"layer_modules": {PREDICTION_LABEL: find_layers(model)[-1][1]}, "target": "cls"}
+    return {"layer_modules": {PREDICTION_LABEL: (_classifier(model), "input")}, "target": "cls"}
 
 
 def layer_labels(model: nn.Module, labels: list[str]) -> list[str]:

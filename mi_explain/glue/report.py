@@ -15,7 +15,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from mi_explain.explanation import Explanation, read_jsonl
+from mi_explain.results import Explanation, read_jsonl
 
 from . import figures
 from .analysis import information_table, word_counts

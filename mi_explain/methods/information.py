@@ -1,0 +1,165 @@
+"""The information method (Guan et al., ICML 2019): σ per word and state from Eq. 7, by :mod:`mi_explain.estimator`.
+
+For a batch (:class:`~mi_explain.methods.base.Batch`) it fixes σ_s per state — given by the user, a
+:class:`Regularization` estimated once on reference texts (:func:`mi_explain.estimate_regularization`),
+or by default estimated per text from ``n_reference`` reference inputs — builds the estimator's
+:class:`~mi_explain.estimator.Problems` (:meth:`Information.prepare`, the one place they are built) and
+turns :func:`~mi_explain.estimator.optimize_sigma`'s output into one :class:`~mi_explain.Explanation` per
+text (:meth:`Information.result`, the one place it is built).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..estimator import EstimatorConfig, Problems, optimize_sigma
+from ..regularization import as_inverse_variance
+from ..results import Explanation
+from .base import Attribution, Batch, Method, ResultInfo
+
+__all__ = ["Information", "PreparedProblems", "Regularization", "estimator_config"]
+
+
+def estimator_config(
+    *, rate: float = 0.1, scale: float | None = None, steps: int | None = None, samples: int | None = None,
+    seed: int = 0, tol: float | None = None, max_batch: int | None = None,
+) -> EstimatorConfig:
+    """Build an :class:`EstimatorConfig` from the user-facing options (None: the default)."""
+    kw: dict[str, Any] = {"rate": rate, "scale": scale, "seed": seed, "max_batch": max_batch}
+    for key, value in (("steps", steps), ("samples", samples), ("tol", tol)):
+        if value is not None:
+            kw[key] = value
+    return EstimatorConfig(**kw)
+
+
+@dataclass
+class Regularization:
+    """σ_s per explained state, estimated once and reusable: ``sigma_s`` [L] (units of each state) for the
+    states labelled ``layers``, with the ``target`` it was measured on and where it comes from."""
+
+    layers: list[str]
+    sigma_s: torch.Tensor
+    target: str = "tokens"
+    source: str = "reference_texts"
+    n_texts: int = 0
+
+    def __post_init__(self) -> None:
+        self.layers = [str(x) for x in self.layers]
+        self.sigma_s = torch.as_tensor(self.sigma_s, dtype=torch.float32).reshape(-1)
+        if len(self.sigma_s) != len(self.layers):
+            raise ValueError(f"{len(self.sigma_s)} σ_s values for {len(self.layers)} layers")
+        if not torch.isfinite(self.sigma_s).all() or (self.sigma_s <= 0).any():
+            raise ValueError(f"σ_s must be positive and finite, got {self.sigma_s.tolist()}")
+
+    def for_states(self, labels: Sequence[str], target: str) -> list[float]:
+        """The σ_s of ``labels`` (refuses states or a target it was not estimated for)."""
+        if str(target) != self.target:
+            raise ValueError(f"this regularization was estimated for target={self.target!r}, not {target!r}")
+        missing = [lab for lab in labels if lab not in self.layers]
+        if missing:
+            raise ValueError(f"the regularization has no σ_s for {missing}; it covers {self.layers}")
+        return [float(self.sigma_s[self.layers.index(lab)]) for lab in labels]
+
+    def to_dict(self) -> dict:
+        return {"layers": self.layers, "sigma_s": self.sigma_s.tolist(), "target": self.target,
+                "source": self.source, "n_texts": self.n_texts}
+
+
+@dataclass
+class PreparedProblems:
+    """Everything the estimator needs for a batch: problems, clean states [P, D_l], counts [P, L],
+    1/σ_s² per state and σ_s [P, L]."""
+
+    problems: Problems
+    clean: list[torch.Tensor]
+    counts: torch.Tensor
+    inv_var: list[torch.Tensor]
+    sigma_s: torch.Tensor
+    source: str = "given"
+    extra: dict = field(default_factory=dict)
+
+
+class Information(Method):
+    """σ per word and state (the paper's Eq. 7).  Options: ``rate`` λ, ``scale`` (upper bound for σ, None:
+    unbounded), ``regularization`` σ_s (float for all states, one per state, per-element tensors, or a
+    :class:`Regularization`; None: estimated per text from ``n_reference`` reference inputs — the batch's
+    default number when None), ``steps``, ``samples``, ``tol`` (see :class:`~mi_explain.EstimatorConfig`)."""
+
+    name = "information"
+    description = "σ: std of the Gaussian noise per word the state tolerates (embedding units; small = kept)"
+
+    def __init__(self, rate: float = 0.1, scale: float | None = None,
+                 regularization: float | Sequence[Any] | Regularization | None = None,
+                 n_reference: int | None = None, steps: int | None = None, samples: int | None = None,
+                 tol: float | None = None) -> None:
+        estimator_config(rate=rate, scale=scale, steps=steps, samples=samples, tol=tol)  # validates
+        if n_reference is not None and int(n_reference) < 2:
+            raise ValueError(f"n_reference must be ≥ 2 (σ_s is a spread over reference inputs), got {n_reference}")
+        self.rate, self.scale, self.regularization = rate, scale, regularization
+        self.n_reference, self.steps, self.samples, self.tol = n_reference, steps, samples, tol
+
+    def config(self, batch: Batch) -> EstimatorConfig:
+        return estimator_config(rate=self.rate, scale=self.scale, steps=self.steps, samples=self.samples,
+                                seed=batch.seed, tol=self.tol, max_batch=batch.default_chunk())
+
+    def options(self) -> dict[str, Any]:
+        cfg = estimator_config(rate=self.rate, scale=self.scale, steps=self.steps, samples=self.samples, tol=self.tol)
+        reg = self.regularization
+        source = ("given" if reg is not None and not isinstance(reg, Regularization) else
+                  reg.source if isinstance(reg, Regularization) else f"random_tokens×{self.n_reference or 'default'}")
+        return {"rate": self.rate, "scale": self.scale, "samples": cfg.samples, "steps": cfg.steps, "tol": cfg.tol,
+                "regularization": source}
+
+    def prepare(self, batch: Batch) -> PreparedProblems:
+        """Fix σ_s and build the estimator's problems for ``batch`` (the one place they are built)."""
+        clean = batch.clean()
+        dev = batch.x.device
+        n_prob = batch.x.shape[0]
+        reg = self.regularization
+        if isinstance(reg, Regularization):
+            inv, scalars = as_inverse_variance(reg.for_states(batch.labels, batch.target), batch.n_states,
+                                               clean.shapes, dev)
+            sigma_s, source = torch.tensor(scalars, dtype=torch.float32)[None].expand(n_prob, -1), reg.source
+        elif reg is not None:
+            inv, scalars = as_inverse_variance(reg, batch.n_states, clean.shapes, dev)
+            sigma_s, source = torch.tensor(scalars, dtype=torch.float32)[None].expand(n_prob, -1), "given"
+        else:
+            if batch.reference_sigma is None:
+                raise ValueError("no regularization given and this batch cannot draw reference inputs")
+            sigma_s = batch.reference_sigma(self.n_reference, batch.seed).float()  # [P, L]
+            inv = [(1.0 / sigma_s[:, i:i + 1] ** 2).to(dev) for i in range(sigma_s.shape[1])]
+            source = "reference"
+        prior = batch.prior_scale if batch.prior_scale is not None else torch.ones(n_prob, device=dev)
+        pieces = batch.pieces if batch.pieces is not None else torch.ones(n_prob, batch.n_words, dtype=torch.long,
+                                                                         device=dev)
+        problems = Problems(x=batch.x, word_index=batch.word_index, pieces=pieces, prior_scale=prior.to(dev),
+                            seeds=batch.seeds)
+        return PreparedProblems(problems, clean.states, clean.counts, inv, sigma_s.cpu(), source)
+
+    def attribute(self, batch: Batch) -> Attribution:
+        prep = self.prepare(batch)
+        res = optimize_sigma(batch.fn, prep.problems, prep.clean, prep.counts, prep.inv_var, self.config(batch),
+                             state_names=batch.labels or None, progress=batch.progress)
+        return Attribution(values=res.sigma, objective=res.objective, converged=res.converged, steps=res.steps,
+                           extra={"at_bound": res.at_bound, "stderr": res.stderr, "sigma_s": prep.sigma_s,
+                                  "history": res.history})
+
+    def result(self, attr: Attribution, p: int, info: ResultInfo) -> Explanation:
+        """Text p's :class:`~mi_explain.Explanation` from the estimator's output (the one place it is built)."""
+        nw = len(info.words)
+        diagnostics = {**info.diagnostics,
+                       "stderr_max": attr.extra["stderr"][p, :, :nw].max(-1).values.tolist()}
+        if attr.values.shape[0] == 1:
+            diagnostics["objective_history"] = list(attr.extra["history"])
+        return Explanation(
+            words=info.words, layers=info.layers, sigma=attr.values[p, :, :nw].cpu(), tokens=info.tokens,
+            token_to_word=info.token_to_word, pieces=info.pieces, embedding_dim=info.embedding_dim,
+            prior_scale=info.prior_scale, objective=attr.objective[p].cpu(), converged=attr.converged[p].cpu(),
+            at_bound=attr.extra["at_bound"][p, :, :nw].cpu(), steps=attr.steps,
+            regularization=attr.extra["sigma_s"][p].float().cpu(), text=info.text, segments=info.segments,
+            target=info.target, options={**self.options(), **info.options}, diagnostics=diagnostics,
+        )
