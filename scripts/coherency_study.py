@@ -351,17 +351,6 @@ def load_maps(out: Path, part: str, methods: list[str]) -> dict:
     return {m: load(d / f"{m}.json") for m in methods if (d / f"{m}.json").exists()}
 
 
-def panel(ax, e, rows: list[str] | None = None, title: str = ""):  # noqa: ANN001
-    from mi_explain.plotting import heatmap
-
-    ours = isinstance(e, Explanation)
-    # ours: σ relative to the embedding spread (comparable across models), on a log scale (σ spans decades)
-    values = torch.log10(e.sigma / e.prior_scale).numpy() if ours else e.values().numpy()
-    heatmap(values, rows or e.layers, e.words, ax=ax, cmap="GnBu_r" if ours else "GnBu",
-            cbar_label="log10 σ/σ_prior (small = kept)" if ours else str(e.options.get("saliency_label", "saliency")),
-            annotate=False, title=title)
-
-
 def stack_rows(es: list) -> object:  # noqa: ANN001
     """One result whose rows are the last-layer rows of several models' maps of the same text (ours: σ
     divided by each model's own σ_prior, stored with σ_prior = 1)."""
@@ -377,35 +366,12 @@ def stack_rows(es: list) -> object:  # noqa: ANN001
 
 
 def figures(args: argparse.Namespace, rows: dict[str, tuple[dict, list[str] | None]]) -> list[Path]:
-    import matplotlib.pyplot as plt
+    from mi_explain.plotting import method_grid, save_figure
 
     img = Path(args.img_dir)
-    img.mkdir(parents=True, exist_ok=True)
-    methods = args.methods
-    paths = []
-    names = list(rows)
-    fig, axes = plt.subplots(len(names), len(methods), figsize=(4.6 * len(methods), 3.6 * len(names)), squeeze=False)
-    for r, name in enumerate(names):
-        maps, labels = rows[name]
-        for c, m in enumerate(methods):
-            if m in maps:
-                panel(axes[r][c], maps[m], labels, f"{name}: {TITLES[m]}")
-            else:
-                axes[r][c].axis("off")
-        sfig, saxes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.8), squeeze=False)
-        for c, m in enumerate(methods):
-            if m in maps:
-                panel(saxes[0][c], maps[m], labels, TITLES[m])
-        sfig.tight_layout()
-        p = img / f"coherency_{name}.png"
-        sfig.savefig(p, dpi=110, bbox_inches="tight")
-        plt.close(sfig)
-        paths.append(p)
-    fig.tight_layout()
-    p = img / "coherency.png"
-    fig.savefig(p, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return [p, *paths]
+    paths = [save_figure(method_grid({name: rows[name]}, args.methods, TITLES), img / f"coherency_{name}.png", dpi=110)
+             for name in rows]
+    return [save_figure(method_grid(rows, args.methods, TITLES), img / "coherency.png", dpi=100), *paths]
 
 
 # ---------------------------------------------------------------------------------------------- report

@@ -129,12 +129,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    import matplotlib.pyplot as plt
     import pandas as pd
     import torch
 
     from mi_explain import explain
     from mi_explain.attributes import word_attributes
+    from mi_explain.plotting import save_figure, word_attributes_panels
 
     torch.manual_seed(args.seed)
     models = args.model_list or default_models(Path(args.runs))
@@ -169,14 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"…{wa.sigma.max():.3g}; max/min r = {ratio.min():.3f}; order (most used last): "
               f"{' > '.join(wa.ranking())}  ({seconds:.0f} s)")
 
-    fig, axes = plt.subplots(1, len(results), figsize=(max(6.4, 4.6 * len(results)), 4.1), squeeze=False)
-    for ax, (name, wa) in zip(axes[0], results):
-        wa.plot(ax=ax, logy=args.logy,
-                title=f"{name}   max/min r = {float(wa.max_min_ratio().min()):.3g}", legend=ax is axes[0][-1])
-    fig.suptitle(f"“{args.word}” in “{args.text}”: $r_{{i,c}}$ per layer (Eq. 8–9)", x=0.01, ha="left", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "fig8.png", dpi=150)
-    plt.close(fig)
+    save_figure(word_attributes_panels(results, logy=args.logy, suptitle=f"“{args.word}” in “{args.text}”: "
+                                       "$r_{i,c}$ per layer (Eq. 8–9)"), out / "fig8.png", dpi=150)
     pd.concat(frames, ignore_index=True).to_csv(out / "attributes.csv", index=False)
     summary["concepts"] = {c: len(w) for c, w in concepts.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str) + "\n",
