@@ -18,7 +18,7 @@ from conftest import CORPUS, WORDS  # noqa: E402
 from mi_explain import explain  # noqa: E402
 from mi_explain.adapters import encode  # noqa: E402
 from mi_explain.attributes import ALL_WORDS, _encode_words, vocabulary_words, word_attributes  # noqa: E402
-from mi_explain.concepts import CONCEPT_SETS, load_concepts  # noqa: E402
+from mi_explain.concepts import load_concepts  # noqa: E402
 from mi_explain.results import Explanation  # noqa: E402
 
 TEXT = "domestic tension and unhappiness"
@@ -287,25 +287,6 @@ def test_on_a_real_explanation(tiny_bert, bert_tokenizer):
     np.testing.assert_allclose(wa.r["b"] * 2 * sigma**2, wa.distance["b"], rtol=1e-9)
     assert all(np.isfinite(v).all() and (v > 0).all() for v in wa.r.values())
     np.testing.assert_allclose(wa.max_min_ratio(), wa.max_min_ratio()[0], rtol=1e-9)
-
-
-def test_packaged_concepts():
-    sentiment = load_concepts("sentiment")
-    assert set(sentiment) == {"positive", "negative"}
-    assert len(sentiment["positive"]) > 1000 and len(sentiment["negative"]) > 1000
-    assert {"happiness", "joy", "love"} <= set(sentiment["positive"])
-    assert {"unhappiness", "sadness", "misery"} <= set(sentiment["negative"])
-    assert not set(sentiment["positive"]) & set(sentiment["negative"])
-    strict = load_concepts("sentiment", threshold=2.5)
-    assert 0 < len(strict["negative"]) < len(sentiment["negative"])
-    pos = load_concepts("pos")
-    assert set(pos) == {"noun", "verb", "adjective", "adverb"} and all(len(v) > 1000 for v in pos.values())
-    assert "unhappiness" in pos["noun"] and "quickly" in pos["adverb"] and "abhorrent" in pos["adjective"]
-    assert not any("run" in v for v in pos.values())  # noun and verb: ambiguous, in neither
-    assert all(w.isalpha() and w.islower() for v in pos.values() for w in v)
-    assert set(load_concepts("all")) == set(sentiment) | set(pos) and set(CONCEPT_SETS) == {"sentiment", "pos", "all"}
-    with pytest.raises(ValueError, match="unknown concept set 'emotions'; available: sentiment, pos, all"):
-        load_concepts("emotions")
 
 
 def test_real_minilm_unhappiness(minilm):

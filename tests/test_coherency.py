@@ -15,7 +15,6 @@ from mi_explain.methods.scores import (
     scale_spread,
     spearman,
 )
-from mi_explain.seq2seq import reverse_batch, reverse_inputs, reverse_phi, train_reverse
 
 BASELINES = ["gradient", "integrated_gradients", "perturbation", "lrp"]
 
@@ -101,22 +100,3 @@ def test_layer_and_model_scores():
     assert order_agreement([0, 1e-4, 1e-3], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
     assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
     assert spearman([1, 1, 1], [1, 2, 3]) != spearman([1, 1, 1], [1, 2, 3])  # NaN for a constant side
-
-
-def test_reverse_task_trains_and_its_maps_show_the_reverse_pattern():
-    n = 5
-    res = train_reverse(length=n, steps=250, embedding_size=16, hidden_size=32)
-    assert res.token_accuracy > 0.9, res.token_accuracy
-    model = res.model.requires_grad_(False)
-    src, dec_in, _ = reverse_batch(1, n, torch.Generator().manual_seed(7))
-    x, words = reverse_inputs(model, src, dec_in)
-    assert words[n] == "<eos>" and words[n + 1] == "<sos>" and len(words) == 2 * n + 1
-    phi = reverse_phi(model, n + 1)
-    prior = float(model.enc_embedding.weight.std())
-    ours = explain_function(phi, x, words=words, scale=10 * prior, prior_scale=prior, progress=False)
-    assert ours.layers == [f"t={t}" for t in range(1, n + 1)]
-    assert reverse_pattern(ours, n)["auc"] > 0.8
-    for method in BASELINES:
-        e = explain_function(phi, x, method=method, words=words, **({"steps": 60} if method == "perturbation" else {}))
-        assert e.values().shape == (n, 2 * n + 1) and bool(torch.isfinite(e.values()).all())
-        assert 0.0 <= reverse_pattern(e, n)["auc"] <= 1.0

@@ -325,15 +325,3 @@ def test_jsonl_append_read_and_interrupted_last_line(tmp_path):
     path.write_text("not json\n" + path.read_text())
     with pytest.raises(ValueError, match="line 1"):
         read_jsonl(path)
-
-
-def test_corpus_information(tmp_path):
-    from mi_explain.information import corpus_information, sentence_entropy
-
-    a, b = make(), make()
-    df = corpus_information([a, b])
-    assert list(df["layer"]) == a.layers
-    assert torch.allclose(torch.tensor(df["information"].tolist()), a.information)
-    assert torch.allclose(torch.tensor(df["conditional_entropy"].tolist()), sentence_entropy(a))
-    with pytest.raises(ValueError, match="no explanations"):
-        corpus_information([])
