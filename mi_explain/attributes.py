@@ -1,6 +1,6 @@
 r"""Word attributes (Guan et al., ICML 2019, Sec. 3.3, Eq. 8–9): which concepts of a word a layer uses.
 
-Given an :class:`~mi_explain.explanation.Explanation` (σ per layer and word), a word ``x_i`` of its
+Given an :class:`~mi_explain.Explanation` (σ per layer and word), a word ``x_i`` of its
 sentence and concepts ``c`` given as word lists, we compute for every layer
 
 * ``A_i   = log p(x_i|s) − E_{x'∈V} log p(x'|s)``          (Eq. 8: the word vs. random words)

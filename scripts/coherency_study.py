@@ -235,11 +235,9 @@ def train_sst2(family: str, config: dict, alpha: float, args: argparse.Namespace
 
 
 def load_model(path: str):
-    from transformers import AutoModelForSequenceClassification
+    from mi_explain.models import load_classifier
 
-    import mi_explain.models  # noqa: F401  (registers the model types with the Auto classes)
-
-    return AutoModelForSequenceClassification.from_pretrained(path).eval()
+    return load_classifier(path)[0]
 
 
 def vocabulary_prior(model, used_ids: torch.Tensor) -> float:  # noqa: ANN001

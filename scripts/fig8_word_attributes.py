@@ -71,24 +71,17 @@ def minilm_path() -> str:
 def load(spec: str):
     """(model, tokenizer) for "minilm" (the packaged pretrained MiniLM, AutoModel) or a folder with a saved
     classifier (AutoModelForSequenceClassification; tokenizer from the folder, else MiniLM's)."""
-    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModel, AutoTokenizer
 
     if spec == "minilm":
         path = minilm_path()
         return AutoModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
-    folder = Path(spec)
-    if not (folder / "config.json").is_file():
-        raise SystemExit(f"{spec}: not a saved model folder (no config.json)")
+    from mi_explain.models import load_classifier
+
     try:
-        import mi_explain.models  # noqa: F401  registers the Transformer / LSTM / CNN families
-    except ImportError:
-        pass
-    model = AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
-    try:
-        tok = AutoTokenizer.from_pretrained(str(folder))
-    except (OSError, ValueError):
-        tok = AutoTokenizer.from_pretrained(minilm_path())
-    return model, tok
+        return load_classifier(spec, fallback_tokenizer="minilm")
+    except FileNotFoundError as err:
+        raise SystemExit(str(err)) from err
 
 
 def default_models(root: Path) -> list[tuple[str, str]]:

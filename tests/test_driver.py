@@ -147,3 +147,14 @@ def test_methods_and_results_import_nothing_above_them():
                 if isinstance(node, ast.ImportFrom) and node.level >= 2:
                     top = (node.module or "").split(".")[0]
                     assert top not in above, f"{path.name} imports ..{node.module}"
+
+
+def test_prediction_of_a_language_model_head_is_the_next_token(tiny_models):
+    gpt2, tok, _ = tiny_models["gpt2"]
+    text = "a rare bird has charm"
+    with torch.no_grad():
+        logits = gpt2(**tok(text, return_tensors="pt")).logits[0, -1]  # [V] at the last position
+    batch, _, clean = _clean_states(gpt2, tok, text, target="prediction")
+    assert torch.allclose(clean[0][0, 0], logits.max(), atol=1e-5)
+    e = explain(gpt2, tok, text, target="prediction", method="gradient", reduction="sum")
+    assert e.layers == ["prediction"] and bool(torch.isfinite(e.scores).all()) and float(e.scores.sum()) > 0

@@ -225,3 +225,21 @@ def test_trainer_runs(tok, tmp_path):
     result = trainer.train()
     assert trainer.state.global_step == 3
     assert torch.isfinite(torch.tensor(result.training_loss))
+
+
+def test_load_classifier_with_and_without_a_saved_tokenizer(tok, tmp_path):
+    from mi_explain.models import load_classifier
+
+    model = tiny("lstm", tok)
+    model.save_pretrained(tmp_path / "m")
+    loaded, got = load_classifier(tmp_path / "m")  # no tokenizer saved: the packaged MiniLM's
+    assert not loaded.training and got.vocab_size == tok.vocab_size
+    ids = torch.tensor([tok("a fine film")["input_ids"]])
+    with torch.no_grad():
+        assert torch.equal(loaded(input_ids=ids).logits, model.eval()(input_ids=ids).logits)
+    with pytest.raises((OSError, ValueError)):  # no tokenizer in the folder and no fallback
+        load_classifier(tmp_path / "m", fallback_tokenizer=None)
+    tok.save_pretrained(tmp_path / "m")
+    assert load_classifier(tmp_path / "m", fallback_tokenizer=None, padding_side="left")[1].padding_side == "left"
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_classifier(tmp_path / "missing")

@@ -65,14 +65,9 @@ def build_for_training(family: str, model_name_or_path: str, tokenizer, config_k
 
 def load_trained(path: str):
     """(model in eval mode, tokenizer) saved by the training script (any family, via the Auto classes)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from mi_explain.models import load_classifier
 
-    import mi_explain.models  # noqa: F401  (registers mi_transformer, mi_lstm, mi_cnn with the Auto classes)
-
-    model = AutoModelForSequenceClassification.from_pretrained(path)
-    tok = AutoTokenizer.from_pretrained(path)
-    tok.padding_side = "right"
-    return model.eval(), tok
+    return load_classifier(path, fallback_tokenizer=None, padding_side="right")
 
 
 def _classifier(model: nn.Module) -> nn.Linear:
