@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -158,8 +159,8 @@ def model_batch(
                   n_states=len(specs), max_batch=max_batch, seed=seed, progress=progress,
                   pieces=enc.pieces.to(dev), prior_scale=torch.full((x.shape[0],), prior, device=dev),
                   labels=[s.label for s in specs], target=str(target), clean_fn=lambda: _clean_pass(hf, x, specs))
-    batch.reference_sigma = lambda n, s: _random_token_sigma(hf, tokenizer, vocab, batch.default_chunk(),
-                                                             int(n or 32), s)
+    batch.reference_kind, batch.n_reference = "random_tokens", 32
+    batch.reference_sigma = lambda n, s: _random_token_sigma(hf, tokenizer, vocab, batch.default_chunk(), int(n), s)
     return batch, enc
 
 
@@ -270,6 +271,7 @@ def explain(
                 raise ValueError(f"reference_texts sets σ_s of the information method; it does not apply to {m.name!r}")
             if m.regularization is not None:
                 raise ValueError("give either regularization or reference_texts, not both")
+            m = copy.copy(m)  # a configured method passed in is not changed
             m.regularization = estimate_regularization(model, tokenizer, reference_texts, layers=layers,
                                                        layer_modules=layer_modules, target=target,
                                                        granularity=granularity, max_length=limit,
@@ -327,12 +329,12 @@ def function_batch(
         return CleanStates(flat, torch.tensor([[c.numel() for c in flat]], dtype=torch.float32),
                            [c.shape[1:] for c in clean])
 
-    def reference_sigma(n_reference: int | None, s: int) -> torch.Tensor:
+    def reference_sigma(n_reference: int, s: int) -> torch.Tensor:
         ref = reference_inputs
         if ref is None:
             gen = torch.Generator(device="cpu").manual_seed(int(s) + 7919)
             mu, sd = x.mean(0, keepdim=True).cpu(), x.std().cpu() if n * k > 1 else torch.tensor(1.0)
-            ref = mu + sd * torch.randn(int(n_reference or 64), n, k, generator=gen)
+            ref = mu + sd * torch.randn(int(n_reference), n, k, generator=gen)
         ref = torch.as_tensor(ref, dtype=torch.float32, device=dev)
         if ref.ndim != 3 or ref.shape[1:] != x.shape:
             raise ValueError(f"reference_inputs must be [M, {n}, {k}], got {tuple(ref.shape)}")
@@ -343,7 +345,9 @@ def function_batch(
     return Batch(fn=fn, x=x[None], word_index=torch.arange(n, device=dev)[None], n_words=n, n_states=len(clean),
                  max_batch=max_batch, seed=seed, progress=progress,
                  pieces=torch.ones(1, n, dtype=torch.long, device=dev), prior_scale=torch.tensor([prior], device=dev),
-                 labels=names, target="function", clean_fn=clean_states, reference_sigma=reference_sigma)
+                 labels=names, target="function", clean_fn=clean_states, reference_sigma=reference_sigma,
+                 reference_kind="reference_inputs" if reference_inputs is not None else "gaussian",
+                 n_reference=len(reference_inputs) if reference_inputs is not None else 64)
 
 
 def explain_function(

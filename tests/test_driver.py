@@ -90,6 +90,7 @@ def test_module_input_capture(tiny_bert, bert_tokenizer):
 def test_prior_scale_and_max_length(tiny_bert, bert_tokenizer):
     e = explain(tiny_bert, bert_tokenizer, TEXT, layers=[0], prior_scale=0.5, **FAST["information"])
     assert e.prior_scale == 0.5 and e.options["prior_scale"] == 0.5
+    assert e.options["regularization"] == "random_tokens×32"  # the default σ_s, recorded as used
     assert torch.allclose(e.word_information, torch.log(0.5 / e.sigma).clamp(min=0))
     with pytest.raises(ValueError, match="5 tokens|over the model's maximum of 5"):
         explain(tiny_bert, bert_tokenizer, TEXT, layers=[0], max_length=5, **FAST["information"])
@@ -97,6 +98,22 @@ def test_prior_scale_and_max_length(tiny_bert, bert_tokenizer):
     assert cut.words == ["domestic", "tension", "and"] and cut.options["max_length"] == 5
     with pytest.raises(ValueError, match="over the model's maximum of 64"):
         explain(tiny_bert, bert_tokenizer, TEXT, max_length=65)
+
+
+def test_the_sigma_s_used_is_recorded_for_functions():
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+
+    def phi(xb: torch.Tensor) -> torch.Tensor:
+        return xb.sum(1)
+
+    opts = {"steps": 20, "samples": 4, "progress": False}
+    assert mi_explain.explain_function(phi, x, **opts).options["regularization"] == "gaussian×64"
+    assert mi_explain.explain_function(phi, x, n_reference=8, **opts).options["regularization"] == "gaussian×8"
+    ref = torch.randn(5, 4, 3)
+    e = mi_explain.explain_function(phi, x, reference_inputs=ref, **opts)
+    assert e.options["regularization"] == "reference_inputs×5"
+    assert float(e.regularization[0]) == pytest.approx(float(phi(ref).var(0).mean().sqrt()), rel=1e-5)
+    assert mi_explain.explain_function(phi, x, regularization=2.0, **opts).options["regularization"] == "given"
 
 
 def test_estimate_regularization_is_reused_exactly(tiny_bert, bert_tokenizer):

@@ -100,7 +100,8 @@ class Batch:
 
     clean(): the clean states (computed once, cached).  reference_sigma(n, seed) → σ_s [P, L], the spread of
     each state over ``n`` reference inputs per text (random vocabulary tokens for a model, Gaussian draws
-    for a function).  prior_scale [P]: std of the embeddings (embedding units).  seeds [P]: one per text.
+    for a function: ``reference_kind``; ``n_reference`` by default).  prior_scale [P]: std of the
+    embeddings (embedding units).  seeds [P]: one per text.
     """
 
     fn: StateFn
@@ -117,6 +118,9 @@ class Batch:
     target: str = "tokens"
     clean_fn: Callable[[], CleanStates] | None = None
     reference_sigma: Callable[[int, int], torch.Tensor] | None = None
+    #: how the reference inputs of ``reference_sigma`` are made, and how many per text by default.
+    reference_kind: str = "reference"
+    n_reference: int = 32
     _vectors: dict = field(default_factory=dict, repr=False)
     _clean: CleanStates | None = field(default=None, repr=False)
 

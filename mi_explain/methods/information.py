@@ -108,11 +108,7 @@ class Information(Method):
 
     def options(self) -> dict[str, Any]:
         cfg = estimator_config(rate=self.rate, scale=self.scale, steps=self.steps, samples=self.samples, tol=self.tol)
-        reg = self.regularization
-        source = ("given" if reg is not None and not isinstance(reg, Regularization) else
-                  reg.source if isinstance(reg, Regularization) else f"random_tokens×{self.n_reference or 'default'}")
-        return {"rate": self.rate, "scale": self.scale, "samples": cfg.samples, "steps": cfg.steps, "tol": cfg.tol,
-                "regularization": source}
+        return {"rate": self.rate, "scale": self.scale, "samples": cfg.samples, "steps": cfg.steps, "tol": cfg.tol}
 
     def prepare(self, batch: Batch) -> PreparedProblems:
         """Fix σ_s and build the estimator's problems for ``batch`` (the one place they are built)."""
@@ -130,9 +126,10 @@ class Information(Method):
         else:
             if batch.reference_sigma is None:
                 raise ValueError("no regularization given and this batch cannot draw reference inputs")
-            sigma_s = batch.reference_sigma(self.n_reference, batch.seed).float()  # [P, L]
+            n_ref = int(self.n_reference or batch.n_reference)
+            sigma_s = batch.reference_sigma(n_ref, batch.seed).float()  # [P, L]
             inv = [(1.0 / sigma_s[:, i:i + 1] ** 2).to(dev) for i in range(sigma_s.shape[1])]
-            source = "reference"
+            source = f"{batch.reference_kind}×{n_ref}"
         prior = batch.prior_scale if batch.prior_scale is not None else torch.ones(n_prob, device=dev)
         pieces = batch.pieces if batch.pieces is not None else torch.ones(n_prob, batch.n_words, dtype=torch.long,
                                                                          device=dev)
@@ -146,7 +143,7 @@ class Information(Method):
                              state_names=batch.labels or None, progress=batch.progress)
         return Attribution(values=res.sigma, objective=res.objective, converged=res.converged, steps=res.steps,
                            extra={"at_bound": res.at_bound, "stderr": res.stderr, "sigma_s": prep.sigma_s,
-                                  "history": res.history})
+                                  "history": res.history, "regularization": prep.source})
 
     def result(self, attr: Attribution, p: int, info: ResultInfo) -> Explanation:
         """Text p's :class:`~mi_explain.Explanation` from the estimator's output (the one place it is built)."""
@@ -161,5 +158,6 @@ class Information(Method):
             prior_scale=info.prior_scale, objective=attr.objective[p].cpu(), converged=attr.converged[p].cpu(),
             at_bound=attr.extra["at_bound"][p, :, :nw].cpu(), steps=attr.steps,
             regularization=attr.extra["sigma_s"][p].float().cpu(), text=info.text, segments=info.segments,
-            target=info.target, options={**self.options(), **info.options}, diagnostics=diagnostics,
+            target=info.target, diagnostics=diagnostics,
+            options={**self.options(), "regularization": attr.extra["regularization"], **info.options},
         )
