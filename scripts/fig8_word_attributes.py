@@ -46,20 +46,9 @@ FAMILIES = {"bert": "BERT", "transformer": "Transformer", "lstm": "LSTM", "cnn":
 
 
 def fig8_concepts() -> dict[str, list[str]]:
-    """The concepts drawn in our Fig. 8, from the packaged lexicons."""
-    from mi_explain.concepts import load_concepts
+    from mi_explain.concepts import fig8_concepts as concepts
 
-    c = load_concepts("all")
-    nouns = set(c["noun"])
-    return {
-        "negative": c["negative"],
-        "negative noun": [w for w in c["negative"] if w in nouns],
-        "positive": c["positive"],
-        "noun": c["noun"],
-        "verb": c["verb"],
-        "adjective": c["adjective"],
-        "adverb": c["adverb"],
-    }
+    return concepts()
 
 
 def minilm_path() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mi_explain.concepts import CONCEPT_SETS, load_concepts
+from mi_explain.concepts import CONCEPT_SETS, fig8_concepts, load_concepts
 
 
 def test_packaged_concepts():
@@ -24,3 +24,9 @@ def test_packaged_concepts():
     assert set(load_concepts("all")) == set(sentiment) | set(pos) and set(CONCEPT_SETS) == {"sentiment", "pos", "all"}
     with pytest.raises(ValueError, match="unknown concept set 'emotions'; available: sentiment, pos, all"):
         load_concepts("emotions")
+
+
+def test_fig8_concepts_are_built_from_the_lexicons():
+    c = fig8_concepts()
+    assert list(c) == ["negative", "negative noun", "positive", "noun", "verb", "adjective", "adverb"]
+    assert set(c["negative noun"]) == set(c["negative"]) & set(c["noun"]) and c["negative noun"]
