@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["MINILM", "build_for_training", "layer_labels", "load_trained", "load_tokenizer", "prediction_state",
+__all__ = ["MINILM", "build_for_training", "layer_states", "load_trained", "load_tokenizer", "prediction_state",
            "resolve_path"]
 
 MINILM = "minilm"
@@ -98,9 +98,13 @@ def prediction_state(model: nn.Module, family: str) -> dict[str, Any]:
     return {"layer_modules": {PREDICTION_LABEL: (_classifier(model), "input")}, "target": "cls"}
 
 
-def layer_labels(model: nn.Module, labels: list[str]) -> list[str]:
-    """Readable row labels for the layer sweep: ``K1 … K7`` for the CNN's branches, else unchanged."""
+def layer_states(model: nn.Module) -> dict[str, Any]:
+    """``explain`` options for the layer sweep: every layer, all positions; the CNN's branches are named by
+    their kernel width (``K1 … K7``) through ``layer_modules={label: branch}``."""
+    from mi_explain.hooks import find_layers
+
     sizes = getattr(getattr(model, "config", None), "kernel_sizes", None)
-    if sizes and len(labels) == len(sizes) and all(lab.startswith("layer ") for lab in labels):
-        return [f"K{int(k)}" for k in sizes]
-    return list(labels)
+    layers = find_layers(model)
+    if sizes and len(sizes) == len(layers):
+        return {"layer_modules": {f"K{int(k)}": module for k, (_, module) in zip(sizes, layers)}, "target": "tokens"}
+    return {"layers": None, "target": "tokens"}

@@ -27,7 +27,7 @@ import torch
 from .arguments import DataArguments, ModelArguments, SweepArguments, parse_args, run_dir
 from .data import load_glue, texts_of
 from .io import read_json, write_json
-from .modeling import PREDICTION_STATE, layer_labels, load_trained, prediction_state
+from .modeling import PREDICTION_STATE, layer_states, load_trained, prediction_state
 from .store import ResultStore
 from .tasks import get_task
 
@@ -143,8 +143,7 @@ def sweep(data_args: DataArguments, model_args: ModelArguments, args: SweepArgum
         common = {"rate": args.explain_rate, "tol": args.explain_tol, "steps": args.explain_steps,
                   "samples": args.explain_samples, "seed": args.explain_seed,
                   "truncation": True, "progress": bool(args.progress and acc.is_main_process)}
-        options = {"prediction": {**prediction_state(model, model_args.family)},
-                   "layers": {"layers": None, "target": "tokens"}}
+        options = {"prediction": prediction_state(model, model_args.family), "layers": layer_states(model)}
         # σ_s per state: estimated once per model and kind from the reference sample, reused by every batch
         regularization = {kind: estimate_regularization(model, tok, refs, **options[kind]) for kind in KINDS}
         finished = 0
@@ -160,9 +159,6 @@ def sweep(data_args: DataArguments, model_args: ModelArguments, args: SweepArgum
                         continue
                     exps = explain(model, tok, [by_idx[i][0] for i in todo], batch_size=len(todo),
                                    regularization=regularization[kind], **options[kind], **common)
-                    if kind == "layers":
-                        for e in exps:
-                            e.layers = layer_labels(model, e.layers)
                     metas = [{"kind": kind, "idx": i, "label": by_idx[i][1], "prediction": preds[i],
                               "task": task.name, "family": model_args.family} for i in todo]
                     store.append(acc.process_index, exps, metas)
