@@ -190,45 +190,23 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(packaged_model_path("minilm"))
 
 
-def accuracy(model, tok, val, batch: int = 64) -> float:  # noqa: ANN001
-    right = 0
-    model.eval()
-    with torch.no_grad():
-        for s in range(0, len(val), batch):
-            part = val.iloc[s:s + batch]
-            enc = tok(list(part.sentence), padding=True, truncation=True, max_length=128, return_tensors="pt")
-            pred = model(**enc.to(model.device)).logits.argmax(-1).cpu()
-            right += int((pred == torch.tensor(part.label.values)).sum())
-    return right / len(val)
+def accuracy(model, tok, val) -> float:  # noqa: ANN001
+    from mi_explain.training import accuracy as score
+
+    return score(model, tok, list(val.sentence), list(val.label), max_length=128)
 
 
 def train_sst2(family: str, config: dict, alpha: float, args: argparse.Namespace, train, val, tok, out: Path):  # noqa: ANN001
     """A CPU-sized SST-2 classifier from mi_explain.models.build_model, trained with the HF Trainer; loss +
     α·Σ‖w‖² (the paper's L2 penalty; the optimiser's own weight decay is off)."""
-    from datasets import Dataset
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-
     from mi_explain.models import build_model
-
-    class L2Trainer(Trainer):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
-            loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
-                                                 num_items_in_batch=num_items_in_batch)
-            if alpha > 0:
-                loss = loss + alpha * sum((p ** 2).sum() for p in model.parameters() if p.requires_grad)
-            return (loss, outputs) if return_outputs else loss
+    from mi_explain.training import encode_examples, train_classifier
 
     torch.manual_seed(args.seed)
     model = build_model(family, vocab_size=len(tok), pad_token_id=tok.pad_token_id, **config)
-    enc = tok(list(train.sentence), truncation=True, max_length=64)
-    ds = Dataset.from_dict({**{k: enc[k] for k in ("input_ids", "attention_mask")}, "labels": list(train.label)})
-    targs = TrainingArguments(
-        output_dir=str(out / "trainer"), per_device_train_batch_size=32, num_train_epochs=args.epochs,
-        learning_rate=args.lr, weight_decay=0.0, warmup_steps=0, logging_steps=50, save_strategy="no",
-        report_to="none", use_cpu=not torch.cuda.is_available(), seed=args.seed, disable_tqdm=True,
-        dataloader_num_workers=0)
-    L2Trainer(model=model, args=targs, train_dataset=ds, data_collator=DataCollatorWithPadding(tok)).train()
-    model.eval()
+    train_classifier(model, tok, encode_examples(tok, list(train.sentence), list(train.label), 64),
+                     output_dir=out / "trainer", epochs=args.epochs, lr=args.lr, batch_size=32, seed=args.seed,
+                     l2=alpha, logging_steps=50)
     acc = accuracy(model, tok, val)
     model.save_pretrained(out)
     return model, acc
