@@ -239,7 +239,7 @@ def test_two_basins_the_lower_one_is_returned(scale, expect_bound):
 
 
 def test_unconverged_is_reported_and_warned(x):
-    from mi_explain.api import UnconvergedWarning
+    from mi_explain import UnconvergedWarning
 
     with pytest.warns(UnconvergedWarning, match="state"):
         e = explain_function(separable_phi("tanh", torch.full((6,), 2.0)), x, rate=0.1, regularization=1.0,

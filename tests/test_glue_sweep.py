@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mi_explain.explanation import read_jsonl
 from mi_explain.glue.arguments import SweepArguments
 from mi_explain.glue.store import ResultStore
 from mi_explain.glue.sweep import main as sweep_main
 from mi_explain.glue.sweep import sweep_plan
+from mi_explain.results import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 VALIDATION = [
