@@ -122,6 +122,14 @@ def test_perturbation_keeps_exactly_the_words_the_state_reads():
     assert e.layers == ["reads word 1", "reads words 0, 3"]
     assert e.sigma[0, 1] > 0.6 and bool((e.sigma[0, [0, 2, 3]] < 0.05).all()), e.sigma
     assert bool((e.sigma[1, [0, 3]] > 0.5).all()) and bool((e.sigma[1, [1, 2]] < 0.05).all()), e.sigma
+    # the early stop: same mask (to the tolerance's order) in fewer steps; tol=0 runs every step
+    x = torch.randn(4, 3)
+    full = explain_function_with("perturbation", phi, x, steps=400, tol=0.0)
+    early = explain_function_with("perturbation", phi, x, steps=400, tol=1e-3)
+    assert full.steps == 400 and early.steps < 400 and early.steps % 10 == 0
+    assert torch.allclose(early.sigma, full.sigma, atol=0.05)
+    with pytest.raises(ValueError, match="tol"):
+        explain_function_with("perturbation", phi, x, tol=-1.0)
 
 
 # --------------------------------------------------------------------------------------- LRP
