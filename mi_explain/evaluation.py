@@ -53,8 +53,9 @@ from tqdm.auto import tqdm
 from .adapters import encode, max_model_length
 
 __all__ = ["BINS", "CURVE_METRICS", "REMOVALS", "SCALAR_METRICS", "PreparedText", "VariantScorer", "bin_sizes",
-           "evaluate", "evaluate_text", "kendall_tau", "normalised_auc", "prepare_texts", "random_importance",
-           "spearman_rho", "summarize", "word_importance"]
+           "class_logit", "classifier_head", "evaluate", "evaluate_text", "kendall_tau", "make_variant",
+           "normalised_auc", "pad_token_id", "prepare_texts", "random_importance", "spearman_rho", "summarize",
+           "word_importance"]
 
 #: ERASER's bins: the top 1, 5, 10, 20 and 50 % of the words.
 BINS: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20, 0.50)
@@ -420,7 +421,8 @@ def evaluate_text(
     return rows
 
 
-def _pad_id(tokenizer: Any) -> int:
+def pad_token_id(tokenizer: Any) -> int:
+    """The id used to pad variants (pad, else eos, else unk, else 0)."""
     for name in ("pad_token_id", "eos_token_id", "unk_token_id"):
         v = getattr(tokenizer, name, None)
         if v is not None:
@@ -461,7 +463,7 @@ def evaluate(
         raise ValueError(f"{len(ids)} text_ids for {len(texts)} texts")
     prepared = prepare_texts(tokenizer, texts, granularity=granularity, truncation=truncation,
                              max_length=max_model_length(model, tokenizer))
-    scorer = VariantScorer(model, _pad_id(tokenizer), batch_size=batch_size, progress=False, device=device)
+    scorer = VariantScorer(model, pad_token_id(tokenizer), batch_size=batch_size, progress=False, device=device)
     rows: list[dict[str, Any]] = []
     bar = tqdm(range(len(texts)), desc="faithfulness", unit="text",
                disable=(len(texts) == 1) if progress is None else not progress)
