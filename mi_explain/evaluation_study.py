@@ -39,7 +39,7 @@ from . import evaluation as ev
 from .adapters import max_model_length
 
 __all__ = ["DEFAULT_METHODS", "compare_paired", "explain_ranking", "lambda_sensitivity", "load_results",
-           "report_header", "run_study", "study_table", "write_report"]
+           "model_note", "report_header", "run_study", "study_table", "write_report"]
 
 DEFAULT_METHODS = ("information", "gradient", "integrated_gradients", "perturbation", "lrp", "random")
 _INFORMATION_STATES = ("classifier_input", "cls")
@@ -76,16 +76,31 @@ def explain_ranking(method: str, model: nn.Module, tokenizer: Any, text: str | t
     return ev.word_importance(e, -1)
 
 
+def model_note(folder: str | os.PathLike, name: str) -> str:
+    """One line on a model saved by ``scripts/glue_train.py`` from the ``scores.json`` next to it (training
+    texts, epochs, validation score); just the name if there is none."""
+    for cand in (Path(folder) / "scores.json", Path(folder).parent / "scores.json"):
+        if cand.is_file():
+            sc = json.loads(cand.read_text())
+            return (f"{name}: {sc.get('family', '?')}, {sc.get('parameters', '?')} parameters, trained on "
+                    f"{sc.get('n_train', '?')} texts for {sc.get('epochs', '?')} epoch(s); validation "
+                    f"{sc.get('headline', 'score')} {float(sc.get('headline_value', float('nan'))):.3f} on "
+                    f"{sc.get('n_eval', '?')} texts")
+    return name
+
+
 def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool, removal: str = "delete",
-                  rate: float = 0.1, information_state: str = "classifier_input") -> str:
+                  rate: float = 0.1, information_state: str = "classifier_input",
+                  model_notes: Sequence[str] = ()) -> str:
     """The report's title and setup paragraph; ``smoke`` says plainly that the models are smoke-size."""
     lines = ["# Faithfulness of word rankings: ERASER comprehensiveness/sufficiency, deletion/insertion, LOO", ""]
     if smoke:
-        lines += ["> **Smoke run on untrained / smoke-size models — not the real study.**  The models below were "
-                  "trained for seconds on 128 texts (scripts/glue_train.py with configs/*_smoke.yaml) and are "
-                  "near chance accuracy, so their predictions, and any ranking of the methods read from this "
-                  "page, say nothing about the methods on real classifiers.  The real study needs the trained "
-                  "GLUE models (issue 10); rerun scripts/faithfulness_study.py on them.", ""]
+        lines += ["> **Smoke run on smoke-size models — not the real study.**  The models are the smoke "
+                  "configurations (configs/*_smoke.yaml) trained briefly on a small subset of the training set "
+                  "(see below), far from the trained GLUE models; their predictions, and any ranking of the "
+                  "methods read from this page, say little about the methods on real classifiers.  The real "
+                  "study needs the trained GLUE models (issue 10): rerun scripts/faithfulness_study.py on them.",
+                  ""]
     state = ("input of the classifier (pooled state)" if information_state == "classifier_input"
              else "last layer's [CLS]")
     lines += [f"Task: {task}; models: {', '.join(models)}; {n_texts} validation texts per model (seeded subset). "
@@ -94,6 +109,8 @@ def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool
               f"{state}, λ = {rate:g}, ranking by −log σ; gradient, integrated gradients and LRP explain the predicted "
               "class's logit, perturbation the logit vector; random: a seeded random ranking (chance).  "
               "Definitions: mi_explain/evaluation.py (DeYoung et al. 2020; Attanasio et al. 2023).", ""]
+    if model_notes:
+        lines += ["Models:", "", *[f"- {n}" for n in model_notes], ""]
     return "\n".join(lines)
 
 
@@ -316,13 +333,21 @@ def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | o
             parts.append(f"| {rate:g} | {_fmt(float(k.mean()), se_k)} | {_fmt(float(s.mean()), se_s)} | {len(g)} |")
         parts.append("")
     if figure is not None:
+        import matplotlib.pyplot as plt
+
         from .plotting import faithfulness_curves
 
-        fig = faithfulness_curves(frame[frame["metric"].isin(ev.CURVE_METRICS)])
-        fig.savefig(figure, dpi=110)
-        rel = os.path.relpath(figure, path.parent)
-        parts += ["## Curves", "", f"![faithfulness curves]({rel})", "",
-                  "Bands: ± one standard error over texts (all models pooled).", ""]
+        parts += ["## Curves", "", "Bands: ± one standard error over texts; deletion/insertion curves binned to "
+                  "steps of 10 % of the words (texts differ in length).", ""]
+        figure = Path(figure)
+        models = sorted(frame["model"].unique())
+        for model in models:
+            out = figure if len(models) == 1 else figure.with_name(f"{figure.stem}_{model}{figure.suffix}")
+            part = frame[(frame["model"] == model) & frame["metric"].isin(ev.CURVE_METRICS)]
+            fig = faithfulness_curves(part, title=str(model))
+            fig.savefig(out, dpi=110)
+            plt.close(fig)
+            parts += [f"![faithfulness curves of {model}]({os.path.relpath(out, path.parent)})", ""]
     parts += list(notes)
     path.write_text("\n".join(parts).rstrip() + "\n")
     return path

@@ -170,7 +170,7 @@ def faithfulness_curves(frame: Any, *, title: str | None = None):
             continue
         data = part.copy()
         if metric in ("deletion", "insertion"):  # texts differ in length: put the curves on a common grid
-            data["step"] = (data["step"] * 20).round() / 20
+            data["step"] = (data["step"] * 10).round() / 10
         sns.lineplot(data=data, x="step", y="value", hue="method", hue_order=methods, errorbar="se",
                      marker="o" if metric in ("comprehensiveness", "sufficiency") else None, ax=ax,
                      legend=ax is axes.flat[0])

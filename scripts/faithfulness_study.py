@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         import pandas as pd
 
         header = study.report_header(args.task, names, len(texts), smoke=args.smoke, removal=args.removal,
-                                     rate=args.rate, information_state=args.information_state)
+                                     rate=args.rate, information_state=args.information_state,
+                                     model_notes=[study.model_note(f, n) for f, n in zip(args.models, names)])
         study.write_report(study.load_results(args.results), args.report, header=header, figure=args.figure,
                            lambda_frame=pd.concat(lam) if lam else None)
 
