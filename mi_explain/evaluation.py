@@ -18,7 +18,8 @@ the *target class* y (default: the class the model predicts on the full text, as
   thresholds).  Bin sizes: ``convention="eraser"`` (default) k_b = ⌈b·n⌉ words (so every bin removes ≥ 1
   word and all five bins enter the mean, as the ERASER scorer requires); ``convention="ferret"``
   k_b = ⌊b·n⌋ (ferret's ``_get_id_tokens_percentage``: int(b·n)), bins with k_b = 0 or with the same
-  words as the previous bin are skipped, as ferret does.
+  words as the previous bin are skipped, as ferret does.  (ferret's own default, ``based_on="k"``, uses
+  every k = 1 … n instead of bins; that mean is the area of our deletion curve without its k = 0 point.)
 * **deletion / insertion curves** (Petsiuk et al., BMVC 2018, "RISE", applied to words): p(y|·) after
   removing the top k words (deletion) or keeping only them (insertion), k = 0 … n; the x axis is the
   fraction k/n and the **area** is the trapezoidal AUC over [0, 1] (a normalised AUC: a probability times a

@@ -223,6 +223,20 @@ _TABLE = [("aopc_comprehensiveness", "AOPC comp. ↑"), ("aopc_sufficiency", "AO
           ("loo_kendall", "LOO τ ↑"), ("loo_spearman", "LOO ρ ↑"), ("seconds", "s / text")]
 
 
+USAGE = """## Reproduce / use
+
+```
+python scripts/faithfulness_study.py --task sst2 --models runs/<root>/sst2/bert/model runs/<root>/sst2/lstm/model \\
+    --names bert lstm --n_texts 100 --results runs/faithfulness/sst2.jsonl \\
+    --report docs/faithfulness.md --figure docs/img/faithfulness_sst2.png
+```
+
+The results file is appended to one (model, text, method) at a time; rerunning the command resumes.  In
+Python: `mi_explain.evaluation.evaluate(model, tokenizer, texts, {method: rankings})` → tidy frame,
+`summarize(frame)` → mean ± s.e., `mi_explain.plotting.faithfulness_curves(frame)` → the figure.
+"""
+
+
 def _fmt(mean: float, se: float, digits: int = 4) -> str:
     if not math.isfinite(mean):
         return "n/a"
@@ -348,6 +362,6 @@ def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | o
             fig.savefig(out, dpi=110)
             plt.close(fig)
             parts += [f"![faithfulness curves of {model}]({os.path.relpath(out, path.parent)})", ""]
-    parts += list(notes)
+    parts += list(notes) or [USAGE]
     path.write_text("\n".join(parts).rstrip() + "\n")
     return path
