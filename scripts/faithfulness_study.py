@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="λ values for the sensitivity check (empty: skip)")
     p.add_argument("--lambda_texts", type=int, default=5, help="texts per model for the λ check")
     p.add_argument("--batch_size", type=int, default=64, help="rows per forward pass when scoring variants")
+    p.add_argument("--explain_batch", type=int, default=8, help="texts explained together per method call")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--results", required=True, help="JSONL results file (appended to; resumes)")
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         model, tok = load_trained(folder)
         study.run_study(model, tok, texts, args.results, model_name=name, text_ids=ids, methods=args.methods,
                         removal=args.removal, batch_size=args.batch_size, information_state=args.information_state,
-                        rate=args.rate, seed=args.seed)
+                        rate=args.rate, seed=args.seed, explain_batch=args.explain_batch)
         if args.lambda_rates and args.report:
             lf = study.lambda_sensitivity(model, tok, texts[:args.lambda_texts], args.lambda_rates, args.rate,
                                           information_state=args.information_state, seed=args.seed)

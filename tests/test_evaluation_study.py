@@ -55,3 +55,12 @@ def test_lambda_sensitivity_reference_row_is_one(tiny_bert, bert_tokenizer):
     lf = study.lambda_sensitivity(tiny_bert, bert_tokenizer, TEXTS[:1], rates=(0.1, 1.0))
     assert list(lf["rate"]) == [0.1, 1.0]
     assert lf.loc[lf["rate"] == 0.1, "kendall"].iloc[0] == pytest.approx(1.0)
+
+
+def test_batched_explanations_match_one_at_a_time(tiny_bert, bert_tokenizer):
+    for method in ("gradient", "integrated_gradients", "lrp"):
+        together = study.explain_rankings(method, tiny_bert, bert_tokenizer, TEXTS, 1, options=FAST.get(method))
+        for text, got in zip(TEXTS, together):
+            alone = study.explain_ranking(method, tiny_bert, bert_tokenizer, text, 1, options=FAST.get(method))
+            assert got.shape == alone.shape
+            assert bool((got - alone).abs().max() <= 1e-4 * alone.abs().max()), method
