@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--results", required=True, help="JSONL results file (appended to; resumes)")
+    p.add_argument("--also_read", nargs="*", default=[], help="more results files to include in the report")
     p.add_argument("--report", default=None, help="markdown report to write (e.g. docs/faithfulness.md)")
     p.add_argument("--figure", default=None, help="PNG of the curves, linked from the report")
     p.add_argument("--smoke", action="store_true", help="say in the report that the models are smoke-size")
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         header = study.report_header(args.task, names, len(texts), smoke=args.smoke, removal=args.removal,
                                      rate=args.rate, information_state=args.information_state,
                                      model_notes=[study.model_note(f, n) for f, n in zip(args.models, names)])
-        study.write_report(study.load_results(args.results), args.report, header=header, figure=args.figure,
+        frame = study.load_results(args.results, *args.also_read)
+        study.write_report(frame, args.report, header=header, figure=args.figure,
                            lambda_frame=pd.concat(lam) if lam else None)
 
 
