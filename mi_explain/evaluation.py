@@ -342,6 +342,10 @@ def evaluate_text(
     n = text.n_words
     if n < 1:
         raise ValueError(f"text {text_id!r} has no word to remove")
+    if removal not in REMOVALS:
+        raise ValueError(f"removal must be one of {REMOVALS}, got {removal!r}")
+    if removal != "delete" and tokenizer is None:
+        raise ValueError(f"removal={removal!r} needs the tokenizer (for its mask / pad token id)")
     tid = _token_id(tokenizer, removal) if removal != "delete" else None
     cache = {} if cache is None else cache
     plans: dict[str, _Plan] = {}

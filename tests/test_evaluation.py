@@ -288,6 +288,12 @@ def test_errors_name_the_problem(bert_tokenizer, bow):
         ev.evaluate(bow, bert_tokenizer, [TEXT], {"m": [torch.ones(6)]}, targets=5)
     with pytest.raises(ValueError, match="batch_size"):
         ev.VariantScorer(bow, 0, batch_size=0)
+    (text,) = ev.prepare_texts(bert_tokenizer, [TEXT])
+    scorer = ev.VariantScorer(bow, 0)
+    with pytest.raises(ValueError, match="needs the tokenizer"):
+        ev.evaluate_text(scorer, text, {"m": torch.ones(6)}, removal="mask")
+    with pytest.raises(ValueError, match="removal must be one of"):
+        ev.evaluate_text(scorer, text, {"m": torch.ones(6)}, removal="drop")
 
 
 def test_hf_classifier_and_figure(tiny_bert, bert_tokenizer, tmp_path):
