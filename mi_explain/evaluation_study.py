@@ -59,7 +59,7 @@ def explain_rankings(method: str, model: nn.Module, tokenizer: Any, texts: Seque
     """One word ranking [W] (float64, larger = more important) per text, all texts explained together in the
     method's batched passes; ``target``: the class the baselines explain (one for all texts — group texts by
     predicted class).  ``options``: extra options of the method; ``seeds``: per-text seeds of ``"random"``."""
-    from .api import explain
+    from . import explain
     from .methods import explain_with
 
     texts = list(texts)
