@@ -144,12 +144,13 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
               methods: Sequence[str] = DEFAULT_METHODS, removal: str = "delete", batch_size: int = 64,
               information_state: str = "classifier_input", rate: float = 0.1, seed: int = 0,
               method_options: dict[str, dict[str, Any]] | None = None, explain_batch: int = 8,
-              progress: bool | None = None) -> int:
+              done_in: Sequence[str | os.PathLike] = (), progress: bool | None = None) -> int:
     """Explain and score every (text, method) not yet in ``results`` (a JSONL file, appended to).
 
     Texts are explained ``explain_batch`` at a time (grouped by predicted class), in each method's batched
     passes.  Each line: {model, text_id, text, method, target, seconds (explaining only: the group's time /
-    its size), explained_together, words, importance, rows}.
+    its size), explained_together, words, importance, rows}.  ``done_in``: more results files whose pairs
+    count as done (not recomputed).
     Returns the number of (text, method) pairs computed now.
     """
     path = Path(results)
@@ -161,7 +162,7 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
     unknown = [m for m in methods if m not in DEFAULT_METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; available: {list(DEFAULT_METHODS)}")
-    done = _done(path)
+    done = _done(path).union(*[_done(Path(p)) for p in done_in])
     if path.exists() and path.stat().st_size:  # a line cut by an interruption: end it, it is redone below
         with path.open("rb+") as f:
             f.seek(-1, os.SEEK_END)
@@ -359,14 +360,17 @@ def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | o
         parts += ["", f"In all: {int(counts.get('wins', 0))} wins, {int(counts.get('loses', 0))} losses, "
                   f"{int(counts.get('ties', 0))} ties (model × baseline × metric).", ""]
     if lambda_frame is not None and len(lambda_frame):
+        lf = lambda_frame if "model" in lambda_frame.columns else lambda_frame.assign(model="")
         parts += ["## Does λ change the information ranking?", "",
-                  "Rank agreement with the ranking at the default λ = 0.1 (mean ± s.e. over texts):", "",
-                  "| λ | Kendall τ | Spearman ρ | n |", "|---|---|---|---|"]
-        for rate, g in lambda_frame.groupby("rate"):
-            k, s = g["kendall"].dropna(), g["spearman"].dropna()
+                  "Rank agreement of the information ranking at λ with the one at the default λ = 0.1 (mean ± "
+                  "s.e. over texts; 1 = the same order):", "",
+                  "| model | λ | Kendall τ | Spearman ρ | n |", "|---|---|---|---|---|"]
+        for (model, rate), g in lf.groupby(["model", "rate"], sort=True):
+            k, s_ = g["kendall"].dropna(), g["spearman"].dropna()
             se_k = float(k.std(ddof=1)) / math.sqrt(len(k)) if len(k) > 1 else float("nan")
-            se_s = float(s.std(ddof=1)) / math.sqrt(len(s)) if len(s) > 1 else float("nan")
-            parts.append(f"| {rate:g} | {_fmt(float(k.mean()), se_k)} | {_fmt(float(s.mean()), se_s)} | {len(g)} |")
+            se_s = float(s_.std(ddof=1)) / math.sqrt(len(s_)) if len(s_) > 1 else float("nan")
+            parts.append(f"| {model} | {rate:g} | {_fmt(float(k.mean()), se_k)} | {_fmt(float(s_.mean()), se_s)} "
+                         f"| {len(g)} |")
         parts.append("")
     if figure is not None:
         import matplotlib.pyplot as plt

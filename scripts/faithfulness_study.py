@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--results", required=True, help="JSONL results file (appended to; resumes)")
-    p.add_argument("--also_read", nargs="*", default=[], help="more results files to include in the report")
+    p.add_argument("--also_read", nargs="*", default=[],
+                   help="more results files: their pairs count as done and enter the report")
     p.add_argument("--report", default=None, help="markdown report to write (e.g. docs/faithfulness.md)")
     p.add_argument("--figure", default=None, help="PNG of the curves, linked from the report")
     p.add_argument("--smoke", action="store_true", help="say in the report that the models are smoke-size")
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
         model, tok = load_trained(folder)
         study.run_study(model, tok, texts, args.results, model_name=name, text_ids=ids, methods=args.methods,
                         removal=args.removal, batch_size=args.batch_size, information_state=args.information_state,
-                        rate=args.rate, seed=args.seed, explain_batch=args.explain_batch)
+                        rate=args.rate, seed=args.seed, explain_batch=args.explain_batch,
+                        done_in=args.also_read)
         if args.lambda_rates and args.report:
             lf = study.lambda_sensitivity(model, tok, texts[:args.lambda_texts], args.lambda_rates, args.rate,
                                           information_state=args.information_state, seed=args.seed)

@@ -28,6 +28,8 @@ def test_study_runs_all_methods_resumes_and_reports(tiny_bert, bert_tokenizer, t
     assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, res, model_name="tiny", method_options=FAST) == 0
     res.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
     assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, res, model_name="tiny", method_options=FAST) == 1
+    other = tmp_path / "other.jsonl"  # pairs in another results file count as done too
+    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, other, model_name="tiny", done_in=[res]) == 0
     frame = study.load_results(res)
     assert set(frame["method"]) == set(study.DEFAULT_METHODS)
     assert frame.groupby(["method", "metric"]).size().loc[("gradient", "aopc_comprehensiveness")] == len(TEXTS)
