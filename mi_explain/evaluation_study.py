@@ -377,8 +377,8 @@ def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | o
 
         from .plotting import faithfulness_curves
 
-        parts += ["## Curves", "", "Bands: ± one standard error over texts; deletion/insertion curves binned to "
-                  "steps of 10 % of the words (texts differ in length).", ""]
+        parts += ["## Curves", "", "Bands: ± one standard error over texts; each text's deletion/insertion curve "
+                  "interpolated at steps of 10 % of its words (texts differ in length).", ""]
         figure = Path(figure)
         models = sorted(frame["model"].unique())
         for model in models:

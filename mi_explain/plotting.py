@@ -147,10 +147,27 @@ def information_per_layer(explanations: Mapping[str, Any], ax=None):
     return ax
 
 
+def _on_grid(curves: Any, n: int = 10) -> Any:
+    """Each (method, text) curve of a deletion/insertion frame linearly interpolated at x = 0, 1/n, …, 1."""
+    import numpy as np
+    import pandas as pd
+
+    keys = [k for k in ("model", "method", "text_id") if k in curves.columns]
+    grid = np.linspace(0.0, 1.0, n + 1)
+    rows = []
+    for key, g in curves.groupby(keys, sort=False):
+        g = g.sort_values("step")
+        values = np.interp(grid, g["step"].to_numpy(float), g["value"].to_numpy(float))
+        base = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        rows += [{**base, "step": float(x), "value": float(v)} for x, v in zip(grid, values)]
+    return pd.DataFrame(rows)
+
+
 def faithfulness_curves(frame: Any, *, title: str | None = None):
     """Four panels from a :func:`mi_explain.evaluation.evaluate` frame: comprehensiveness and sufficiency per
     ERASER bin, deletion and insertion curves (probability of the target class against the fraction of
-    words removed / kept); one line per method, bands ± one standard error over texts.  Returns the Figure."""
+    words removed / kept, each text's curve interpolated at steps of 10 %); one line per method, bands ± one
+    standard error over texts.  Returns the Figure."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -169,8 +186,8 @@ def faithfulness_curves(frame: Any, *, title: str | None = None):
             ax.set_visible(False)
             continue
         data = part.copy()
-        if metric in ("deletion", "insertion"):  # texts differ in length: put the curves on a common grid
-            data["step"] = (data["step"] * 10).round() / 10
+        if metric in ("deletion", "insertion"):  # texts differ in length: each curve interpolated on one grid
+            data = _on_grid(data)
         sns.lineplot(data=data, x="step", y="value", hue="method", hue_order=methods, errorbar="se",
                      marker="o" if metric in ("comprehensiveness", "sufficiency") else None, ax=ax,
                      legend=ax is axes.flat[0])

@@ -309,3 +309,16 @@ def test_hf_classifier_and_figure(tiny_bert, bert_tokenizer, tmp_path):
     fig = faithfulness_curves(df)
     fig.savefig(tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_curves_are_interpolated_per_text_on_one_grid():
+    import pandas as pd
+
+    from mi_explain.plotting import _on_grid
+
+    df = pd.DataFrame({"method": "m", "text_id": [0] * 5, "metric": "deletion", "step": [0, 0.25, 0.5, 0.75, 1.0],
+                       "value": [1.0, 0.5, 0.25, 0.0, 0.0]})
+    g = _on_grid(df)
+    assert g["step"].tolist() == pytest.approx([i / 10 for i in range(11)])
+    assert g["value"].tolist()[0] == 1.0 and g["value"].tolist()[5] == 0.25 and g["value"].tolist()[10] == 0.0
+    assert g["value"].tolist()[1] == pytest.approx(0.8)  # between 1.0 at 0 and 0.5 at 0.25
