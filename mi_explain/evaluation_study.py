@@ -363,14 +363,15 @@ def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | o
         lf = lambda_frame if "model" in lambda_frame.columns else lambda_frame.assign(model="")
         parts += ["## Does λ change the information ranking?", "",
                   "Rank agreement of the information ranking at λ with the one at the default λ = 0.1 (mean ± "
-                  "s.e. over texts; 1 = the same order):", "",
-                  "| model | λ | Kendall τ | Spearman ρ | n |", "|---|---|---|---|---|"]
+                  "s.e. over texts; 1 = the same order; *undefined*: texts whose ranking at that λ is constant "
+                  "— every word with the same σ — so that no correlation exists):", "",
+                  "| model | λ | Kendall τ | Spearman ρ | n | undefined |", "|---|---|---|---|---|---|"]
         for (model, rate), g in lf.groupby(["model", "rate"], sort=True):
             k, s_ = g["kendall"].dropna(), g["spearman"].dropna()
             se_k = float(k.std(ddof=1)) / math.sqrt(len(k)) if len(k) > 1 else float("nan")
             se_s = float(s_.std(ddof=1)) / math.sqrt(len(s_)) if len(s_) > 1 else float("nan")
             parts.append(f"| {model} | {rate:g} | {_fmt(float(k.mean()), se_k)} | {_fmt(float(s_.mean()), se_s)} "
-                         f"| {len(g)} |")
+                         f"| {len(k)} | {len(g) - len(k)} |")
         parts.append("")
     if figure is not None:
         import matplotlib.pyplot as plt

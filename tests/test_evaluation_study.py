@@ -46,10 +46,10 @@ def test_study_runs_all_methods_resumes_and_reports(tiny_bert, bert_tokenizer, t
     assert (tmp_path / "docs" / "faith.png").stat().st_size > 1000
     import pandas as pd
 
-    lam = pd.DataFrame({"model": ["tiny"] * 2, "text_id": [0, 1], "rate": [1.0, 1.0], "kendall": [0.5, 0.7],
-                        "spearman": [0.6, 0.8]})
+    lam = pd.DataFrame({"model": ["tiny"] * 3, "text_id": [0, 1, 2], "rate": [1.0] * 3,
+                        "kendall": [0.5, 0.7, float("nan")], "spearman": [0.6, 0.8, float("nan")]})
     text = study.write_report(frame, tmp_path / "r.md", header="# t", lambda_frame=lam).read_text()
-    assert "| tiny | 1 | 0.6000 ± 0.1000 | 0.7000 ± 0.1000 | 2 |" in text
+    assert "| tiny | 1 | 0.6000 ± 0.1000 | 0.7000 ± 0.1000 | 2 | 1 |" in text
 
 
 def test_study_refuses_unknown_methods_and_states(tiny_bert, bert_tokenizer, tmp_path):
