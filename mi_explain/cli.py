@@ -78,7 +78,7 @@ def run_explain(args: argparse.Namespace) -> int:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from .api import explain
+    from .driver import explain
 
     path = resolve_model_path(args.model)
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -74,21 +74,20 @@ CURVE_METRICS = ("comprehensiveness", "sufficiency", "deletion", "insertion")
 def word_importance(explanation: Any, layer: int | str = -1, *, absolute: bool = False) -> torch.Tensor:
     """One importance per word [W] (float64; larger = more important) from any method's result.
 
-    * an :class:`~mi_explain.Explanation` of the information method (``options["method"]`` absent or
-      ``"information"``): **−log σ** of row ``layer`` — a small noise scale σ means the state keeps the word,
-      so the order is that of σ reversed; −log σ (rather than the clamped information log(σ_prior/σ)₊) keeps
-      words the layer has discarded ordered too.
-    * a :class:`~mi_explain.methods.SaliencyExplanation` (any baseline): the saliency of row ``layer`` **as
-      it is** (higher = more important).  The baselines of this package already report magnitudes
+    * an :class:`~mi_explain.Explanation` (the information method): **−log σ** of row ``layer`` — a small
+      noise scale σ means the state keeps the word, so the order is that of σ reversed; −log σ (rather than
+      the clamped information log(σ_prior/σ)₊) keeps words the layer has discarded ordered too.
+    * a :class:`~mi_explain.SaliencyExplanation` (any baseline): the ``scores`` of row ``layer`` **as
+      they are** (higher = more important).  The baselines of this package already report magnitudes
       (mean |∂S/∂x|, |Σ IG|, |Σ R| of LRP, the preservation mask m ∈ [0, 1]), so no absolute value is taken
       by default; ``absolute=True`` ranks by |score| (for a signed custom method).
     * a tensor / array / list [W]: used as is (``absolute`` applies).
 
     ``layer``: row index (negative from the end) or row label (e.g. ``"layer 5"``).
     """
-    if hasattr(explanation, "sigma") and hasattr(explanation, "layers"):
-        row = explanation.layer(layer).double()
-        if str(explanation.options.get("method", "information")) == "information":
+    if hasattr(explanation, "layers") and hasattr(explanation, "layer"):  # a Result of any method
+        row = explanation.layer(layer).double()  # σ for the information method, the scores for a baseline
+        if hasattr(explanation, "sigma"):
             if (row <= 0).any():
                 raise ValueError("σ must be positive to rank words by −log σ")
             return -torch.log(row)

@@ -15,9 +15,8 @@ What each method explains (the prediction of the classifier, class y = its predi
   vector), or the last layer's first token (``"cls"``).  Ranking: −log σ.  λ = ``rate`` (default 0.1,
   the package default; :func:`lambda_sensitivity` shows how much the ranking moves with λ) and σ_s
   estimated by the package default (random-token copies of each text).
-* the baselines (``"gradient"``, ``"integrated_gradients"``, ``"lrp"``): the logit of class y (the
-  ``classifier`` module's output read out by :func:`mi_explain.evaluation.class_logit`), their standard use
-  in ERASER/ferret; ``"perturbation"``: the preservation mask of the logit vector.
+* the baselines (``"gradient"``, ``"integrated_gradients"``, ``"lrp"``, ``"perturbation"``): the logit of
+  the predicted class y (``explain(..., target="prediction")``), their standard use in ERASER/ferret.
 * ``"random"``: a seeded uniformly random ranking (the chance reference; 0 s).
 """
 
@@ -48,19 +47,20 @@ _INFORMATION_STATES = ("classifier_input", "cls")
 def _information_options(model: nn.Module, state: str) -> dict[str, Any]:
     if state == "cls":
         return {"layers": [-1], "target": "cls"}
-    if state == "classifier_input":  # a pre-hook on the head: its input, already pooled [B, H]
-        return {"layers": ["embeddings"], "layer_modules": [ev.classifier_head(model)], "target": "cls"}
+    if state == "classifier_input":  # the head's input, already pooled [B, H]
+        return {"layer_modules": {"prediction state": (ev.classifier_head(model), "input")}, "target": "cls"}
     raise ValueError(f"information_state must be one of {_INFORMATION_STATES}, got {state!r}")
 
 
 def explain_rankings(method: str, model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str, str]],
-                     target: int, *, information_state: str = "classifier_input", rate: float = 0.1, seed: int = 0,
-                     options: dict[str, Any] | None = None, seeds: Sequence[int] | None = None) -> list[torch.Tensor]:
+                     target: int | None = None, *, information_state: str = "classifier_input", rate: float = 0.1,
+                     seed: int = 0, options: dict[str, Any] | None = None,
+                     seeds: Sequence[int] | None = None) -> list[torch.Tensor]:
     """One word ranking [W] (float64, larger = more important) per text, all texts explained together in the
-    method's batched passes; ``target``: the class the baselines explain (one for all texts — group texts by
-    predicted class).  ``options``: extra options of the method; ``seeds``: per-text seeds of ``"random"``."""
+    method's batched passes.  ``target``: the class the baselines explain (None: each text's predicted class,
+    ``explain(..., target="prediction")``; an int: that class's logit for every text).  ``options``: extra
+    options of the method; ``seeds``: per-text seeds of ``"random"``."""
     from . import explain
-    from .methods import explain_with
 
     texts = list(texts)
     options = dict(options or {})
@@ -68,18 +68,23 @@ def explain_rankings(method: str, model: nn.Module, tokenizer: Any, texts: Seque
         seeds = list(seeds) if seeds is not None else [seed + i for i in range(len(texts))]
         return [ev.random_importance(p.n_words, s) for p, s in zip(ev.prepare_texts(tokenizer, texts), seeds)]
     if method == "information":
-        out = explain(model, tokenizer, texts, rate=rate, seed=seed, progress=False, batch_size=len(texts),
-                      **_information_options(model, information_state), **options)
+        state = _information_options(model, information_state)
+        out = explain(model, tokenizer, texts, method="information", rate=rate, seed=seed, progress=False,
+                      batch_size=len(texts), **state, **options)
     else:
-        if method != "perturbation":
-            options.setdefault("reduction", ev.class_logit(target))
-        out = explain_with(method, model, tokenizer, texts, layer_modules=[ev.classifier_head(model)], seed=seed,
-                           progress=False, batch_size=len(texts), **options)
+        if target is None:
+            where: dict[str, Any] = {"target": "prediction"}
+        else:
+            where = {"target": "logits"}
+            if method != "perturbation":
+                options.setdefault("reduction", ev.class_logit(target))
+        out = explain(model, tokenizer, texts, method=method, seed=seed, progress=False, batch_size=len(texts),
+                      **where, **options)
     return [ev.word_importance(e, -1) for e in out]
 
 
-def explain_ranking(method: str, model: nn.Module, tokenizer: Any, text: str | tuple[str, str], target: int,
-                    **kwargs: Any) -> torch.Tensor:
+def explain_ranking(method: str, model: nn.Module, tokenizer: Any, text: str | tuple[str, str],
+                    target: int | None = None, **kwargs: Any) -> torch.Tensor:
     """:func:`explain_rankings` for one text → [W]."""
     return explain_rankings(method, model, tokenizer, [text], target, **kwargs)[0]
 
@@ -114,8 +119,8 @@ def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool
     lines += [f"Task: {task}; models: {', '.join(models)}; {n_texts} validation texts per model (seeded subset). "
               f"Removal: {removal} (special tokens never removed; word pieces removed as whole words).  Target: "
               "the class each model predicts on the full text.  Information measure: σ of the "
-              f"{state}, λ = {rate:g}, ranking by −log σ; gradient, integrated gradients and LRP explain the predicted "
-              "class's logit, perturbation the logit vector; random: a seeded random ranking (chance).  "
+              f"{state}, λ = {rate:g}, ranking by −log σ; the baselines explain the predicted "
+              "class's logit (target \"prediction\"); random: a seeded random ranking (chance).  "
               "Definitions: mi_explain/evaluation.py (DeYoung et al. 2020; Attanasio et al. 2023).", ""]
     if model_notes:
         lines += ["Models:", "", *[f"- {n}" for n in model_notes], ""]
@@ -147,9 +152,9 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
               done_in: Sequence[str | os.PathLike] = (), progress: bool | None = None) -> int:
     """Explain and score every (text, method) not yet in ``results`` (a JSONL file, appended to).
 
-    Texts are explained ``explain_batch`` at a time (grouped by predicted class), in each method's batched
-    passes.  Each line: {model, text_id, text, method, target, seconds (explaining only: the group's time /
-    its size), explained_together, words, importance, rows}.  ``done_in``: more results files whose pairs
+    Texts are explained ``explain_batch`` at a time, in each method's batched passes.  Each line: {model,
+    text_id, text, method, target, seconds (explaining only: the group's time / its size), explained_together,
+    words, importance, rows}.  ``done_in``: more results files whose pairs
     count as done (not recomputed).
     Returns the number of (text, method) pairs computed now.
     """
@@ -184,30 +189,29 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
         targets = [int(v) for v in full.argmax(-1)]
         caches: list[dict] = [{} for _ in chunk]
         for method in methods:
-            for y in sorted(set(targets)):  # the baselines explain one class's logit per call
-                group = [j for j, (_, tid, _) in enumerate(chunk)
-                         if targets[j] == y and (model_name, tid, method) not in done]
-                if not group:
-                    continue
-                t0 = time.perf_counter()
-                imps = explain_rankings(method, model, tokenizer, [chunk[j][2] for j in group], y,
-                                        information_state=information_state, rate=rate, seed=seed,
-                                        options=method_options.get(method),
-                                        seeds=[seed * 1_000_003 + chunk[j][0] for j in group])
-                seconds = (time.perf_counter() - t0) / len(group)
-                for j, imp in zip(group, imps):
-                    idx, tid, text = chunk[j]
-                    rows = ev.evaluate_text(scorer, prepared[j], {method: imp}, tokenizer=tokenizer, target=y,
-                                            removal=removal, text_id=tid, cache=caches[j])
-                    rec = {"model": model_name, "text_id": tid, "text": text, "method": method, "target": y,
-                           "seconds": seconds, "explained_together": len(group), "words": prepared[j].words,
-                           "importance": imp.tolist(), "removal": removal,
-                           "rows": [{k: r[k] for k in ("metric", "step", "value")} for r in rows]}
-                    with path.open("a") as f:
-                        f.write(json.dumps(rec, allow_nan=True) + "\n")
-                        f.flush()
-                        os.fsync(f.fileno())
-                    computed += 1
+            group = [j for j, (_, tid, _) in enumerate(chunk) if (model_name, tid, method) not in done]
+            if not group:
+                continue
+            t0 = time.perf_counter()
+            imps = explain_rankings(method, model, tokenizer, [chunk[j][2] for j in group], None,
+                                    information_state=information_state, rate=rate, seed=seed,
+                                    options=method_options.get(method),
+                                    seeds=[seed * 1_000_003 + chunk[j][0] for j in group])
+            seconds = (time.perf_counter() - t0) / len(group)
+            for j, imp in zip(group, imps):
+                idx, tid, text = chunk[j]
+                y = targets[j]
+                rows = ev.evaluate_text(scorer, prepared[j], {method: imp}, tokenizer=tokenizer, target=y,
+                                        removal=removal, text_id=tid, cache=caches[j])
+                rec = {"model": model_name, "text_id": tid, "text": text, "method": method, "target": y,
+                       "seconds": seconds, "explained_together": len(group), "words": prepared[j].words,
+                       "importance": imp.tolist(), "removal": removal,
+                       "rows": [{k: r[k] for k in ("metric", "step", "value")} for r in rows]}
+                with path.open("a") as f:
+                    f.write(json.dumps(rec, allow_nan=True) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                computed += 1
     return computed
 
 
@@ -346,7 +350,7 @@ def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | o
     path.parent.mkdir(parents=True, exist_ok=True)
     parts = [header.rstrip(), "", "## Results (mean ± standard error over texts)", "", study_table(frame), ""]
     parts += ["Arrows: ↑ higher is more faithful, ↓ lower is.  `s / text`: seconds to explain one text "
-              "(wall clock on this machine; texts explained in batches of up to 8 of one predicted class, the "
+              "(wall clock on this machine; texts explained in batches of up to 8, the "
               "batch's time shared equally; the scoring passes of the metrics are not included).", ""]
     cmp = compare_paired(frame)
     if len(cmp):

@@ -15,7 +15,7 @@ import torch
 
 from mi_explain import evaluation_study as study
 from mi_explain.glue.data import load_glue, subset, texts_of
-from mi_explain.glue.modeling import load_trained
+from mi_explain.glue.modeling import load_trained  # (model, tokenizer) of a saved classifier
 
 
 def main(argv: list[str] | None = None) -> None:

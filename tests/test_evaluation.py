@@ -88,21 +88,20 @@ def test_auc_and_rank_correlations_on_hand_computed_cases():
 
 
 def test_word_importance_sign_conventions():
-    from mi_explain.explanation import Explanation
-    from mi_explain.methods import SaliencyExplanation
+    from mi_explain import Explanation, SaliencyExplanation
 
     common = dict(words=["a", "b", "c"], layers=["layer 0", "layer 1"], tokens=["a", "b", "c"],
                   token_to_word=[0, 1, 2], pieces=[1, 1, 1], embedding_dim=4, prior_scale=1.0,
-                  objective=torch.zeros(2), converged=torch.ones(2, dtype=torch.bool),
-                  at_bound=torch.zeros(2, 3, dtype=torch.bool), steps=1, regularization=torch.ones(2))
+                  objective=torch.zeros(2), converged=torch.ones(2, dtype=torch.bool), steps=1)
     sigma = torch.tensor([[1.0, 1.0, 1.0], [0.1, 2.0, 0.5]])
-    ours = Explanation(sigma=sigma, **common)
+    ours = Explanation(sigma=sigma, at_bound=torch.zeros(2, 3, dtype=torch.bool), regularization=torch.ones(2),
+                       **common)
     imp = ev.word_importance(ours)  # last layer: σ small = important
     assert imp.tolist() == pytest.approx([-math.log(0.1), -math.log(2.0), -math.log(0.5)])
     assert torch.argsort(-imp).tolist() == [0, 2, 1]
     assert ev.word_importance(ours, "layer 0").tolist() == pytest.approx([0.0, 0.0, 0.0])
-    base = SaliencyExplanation(sigma=torch.tensor([[0.0, 0.0, 0.0], [0.3, -0.9, 0.1]]),
-                               options={"method": "gradient"}, **common)
+    base = SaliencyExplanation(scores=torch.tensor([[0.0, 0.0, 0.0], [0.3, -0.9, 0.1]]), method="gradient",
+                               **common)
     assert ev.word_importance(base).tolist() == pytest.approx([0.3, -0.9, 0.1])  # the score itself
     assert ev.word_importance(base, absolute=True).tolist() == pytest.approx([0.3, 0.9, 0.1])
     assert ev.word_importance([3, -4]).tolist() == [3.0, -4.0]

@@ -99,7 +99,7 @@ class Perturbation(SaliencyMethod):
                     break
                 last = now.clone()
         m = torch.sigmoid(theta.detach()).view(p, n_l, n_w) * real[:, None]
-        return Attribution(saliency=m, objective=mask_loss.view(p, n_l).cpu(), steps=taken)
+        return Attribution(values=m, objective=mask_loss.view(p, n_l).cpu(), steps=taken)
 
     @staticmethod
     def _pick(states: list[torch.Tensor], which: torch.Tensor) -> torch.Tensor:
