@@ -91,7 +91,7 @@ class EstimatorConfig:
     scale_factor: float = 3.0
     samples: int = 8
     steps: int = 300
-    tol: float = 0.02
+    tol: float = 0.015
     max_step: float = 2.0
     init: float = 0.01
     min_sigma: float = 1e-4
