@@ -399,3 +399,62 @@ def training_information(frames: Mapping[str, Any], *, value: str = "information
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig
+
+
+def _on_grid(curves: Any, n: int = 10) -> Any:
+    """Each (method, text) curve of a deletion/insertion frame linearly interpolated at x = 0, 1/n, …, 1."""
+    import numpy as np
+    import pandas as pd
+
+    keys = [k for k in ("model", "method", "text_id") if k in curves.columns]
+    grid = np.linspace(0.0, 1.0, n + 1)
+    rows = []
+    for key, g in curves.groupby(keys, sort=False):
+        g = g.sort_values("step")
+        values = np.interp(grid, g["step"].to_numpy(float), g["value"].to_numpy(float))
+        base = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        rows += [{**base, "step": float(x), "value": float(v)} for x, v in zip(grid, values)]
+    return pd.DataFrame(rows)
+
+
+def faithfulness_curves(frame: Any, *, title: str | None = None):
+    """Four panels from a :func:`mi_explain.evaluation.evaluate` frame: comprehensiveness and sufficiency per
+    ERASER bin, deletion and insertion curves (probability of the target class against the fraction of
+    words removed / kept, each text's curve interpolated at steps of 10 %); one line per method, bands ± one
+    standard error over texts.  Returns the Figure."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    panels = [("comprehensiveness", "top fraction of words removed", "p(y|x) − p(y|x∖r)  (higher = better)"),
+              ("sufficiency", "top fraction of words kept", "p(y|x) − p(y|r)  (lower = better)"),
+              ("deletion", "fraction of words removed (top first)", "p(y)  (lower = better)"),
+              ("insertion", "fraction of words kept (top first)", "p(y)  (higher = better)")]
+    missing = {"metric", "method", "step", "value"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"frame lacks column(s) {sorted(missing)}: pass the output of evaluation.evaluate")
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    methods = sorted(frame["method"].unique())
+    for ax, (metric, xlabel, ylabel) in zip(axes.flat, panels):
+        part = frame[frame["metric"] == metric]
+        if part.empty:
+            ax.set_visible(False)
+            continue
+        data = part.copy()
+        if metric in ("deletion", "insertion"):  # texts differ in length: each curve interpolated on one grid
+            data = _on_grid(data)
+        sns.lineplot(data=data, x="step", y="value", hue="method", hue_order=methods, errorbar="se",
+                     marker="o" if metric in ("comprehensiveness", "sufficiency") else None, ax=ax,
+                     legend=ax is axes.flat[0])
+        if metric in ("comprehensiveness", "sufficiency"):
+            ax.set_xscale("log")
+            steps = sorted(data["step"].unique())
+            ax.set_xticks(steps)
+            ax.set_xticklabels([f"{s:.0%}" for s in steps])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(metric, loc="left")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

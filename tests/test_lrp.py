@@ -124,3 +124,55 @@ def test_lrp_names_unsupported_layers(tiny_models):
     gpt2, tok, _ = tiny_models["gpt2"]
     e = explain(gpt2, tok, "a rare bird", method="lrp")
     assert bool(torch.isfinite(e.scores).all())
+
+
+class _Gated(nn.Module):
+    """A GLU-family block without biases: out = act(x W_g) ⊙ (x W_s), act = SiLU (SwiGLU) or GELU (GeGLU)."""
+
+    def __init__(self, k: int, d: int, act: nn.Module | None, functional: bool = False) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.gate = nn.Linear(k, d, bias=False)
+        self.signal = nn.Linear(k, d, bias=False)
+        self.act, self.functional = act, functional
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.act is None:
+            return self.gate(x) * self.signal(x)
+        g = torch.nn.functional.silu(self.gate(x)) if self.functional else self.act(self.gate(x))
+        return self.signal(x) * g  # the gate on the right of the product
+
+
+@pytest.mark.parametrize("act,functional", [(nn.SiLU(), False), (nn.GELU(), False), (nn.SiLU(), True)])
+def test_lrp_product_rule_conserves_relevance_through_a_gate(act, functional):
+    """Arras et al.'s product rule: the gate (the activation's output) is a weight, the signal takes all the
+    relevance; the plain gradient would count the product twice (conservation 2.0)."""
+    block = _Gated(4, 3, act, functional).eval().requires_grad_(False)
+    x = torch.randn(5, 4)
+    e = explain_function(lambda xt: block(xt).sum(1), x, method="lrp", reduction="sum", epsilon=0.0)
+    assert e.diagnostics["lrp_conservation"] == pytest.approx([1.0], abs=1e-4)
+    xr = x.clone().requires_grad_(True)  # the same numbers by hand: gate constant, relevance = x ⊙ ∂/∂x
+    with torch.no_grad():
+        g = torch.nn.functional.silu(block.gate(x)) if functional else block.act(block.gate(x))
+    (grad,) = torch.autograd.grad((block.signal(xr) * g).sum(), xr)
+    assert torch.allclose(e.scores[0], (xr * grad).sum(-1).abs().detach(), atol=1e-5)
+    block.requires_grad_(True)  # trainable weights are weights, not factors: the rule still applies
+    e2 = explain_function(lambda xt: block(xt).sum(1), x, method="lrp", reduction="sum", epsilon=0.0)
+    assert e2.diagnostics["lrp_conservation"] == pytest.approx([1.0], abs=1e-4)
+
+
+def test_lrp_refuses_a_product_without_a_gate():
+    block = _Gated(4, 3, None).eval().requires_grad_(False)
+    x = torch.randn(5, 4)
+    with pytest.raises(LRPUnsupportedError, match=r"elementwise product .*_Gated"):
+        explain_function(lambda xt: block(xt).sum(1), x, method="lrp", reduction="sum", epsilon=0.0)
+    # …while a product whose relevance is never used (q·q under a detached softmax) is harmless
+    q = nn.Linear(4, 4, bias=False).requires_grad_(False)
+    v = nn.Linear(4, 4, bias=False).requires_grad_(False)
+
+    def attention_like(xt: torch.Tensor) -> torch.Tensor:
+        w = torch.softmax((q(xt) * q(xt)).sum(-1), -1)  # detached by the softmax rule
+        return (w[..., None] * v(xt)).sum(1)
+
+    e = explain_function(attention_like, x, method="lrp", reduction="sum", epsilon=0.0)
+    assert e.diagnostics["lrp_conservation"] == pytest.approx([1.0], abs=1e-4)

@@ -115,6 +115,14 @@ def test_perturbation_keeps_exactly_the_words_the_state_reads():
     assert e.layers == ["reads word 1", "reads words 0, 3"]
     assert e.scores[0, 1] > 0.6 and bool((e.scores[0, [0, 2, 3]] < 0.05).all()), e.scores
     assert bool((e.scores[1, [0, 3]] > 0.5).all()) and bool((e.scores[1, [1, 2]] < 0.05).all()), e.scores
+    # the early stop: same mask (to the tolerance's order) in fewer steps; tol=0 runs every step
+    x = torch.randn(4, 3)
+    full = explain_function(phi, x, method="perturbation", steps=400, tol=0.0)
+    early = explain_function(phi, x, method="perturbation", steps=400, tol=1e-3)
+    assert full.steps == 400 and early.steps < 400 and early.steps % 10 == 0
+    assert torch.allclose(early.scores, full.scores, atol=0.05)
+    with pytest.raises(ValueError, match="tol"):
+        explain_function(phi, x, method="perturbation", tol=-1.0)
 
 
 # --------------------------------------------------------------------------------------- LRP

@@ -23,6 +23,16 @@ softmax (attention weights),                     AH-rule (Ali et al. 2022): atte
 ``F.scaled_dot_product_attention``                constants, so relevance flows through the values only
 ``sigmoid``                                      a gate: a constant weight (Arras et al. 2017)
                                                  (so explain logits or hidden states, not probabilities)
+elementwise product a ⊙ b of two input-dependent  product rule (Arras et al. 2017, signal-take-all, as for
+tensors (GLU / SwiGLU / GeGLU gating outside     the LSTM gates): the factor produced by an elementwise
+``nn.LSTM``)                                     activation (SiLU, GELU, tanh … module or function) is the
+                                                 gate and a constant weight, the other factor (the
+                                                 "signal") receives all the relevance.  When neither or
+                                                 both factors are activation outputs the rule is
+                                                 ambiguous: relevance reaching such a product raises
+                                                 :class:`LRPUnsupportedError` (at the backward pass, so
+                                                 products whose relevance is never used, e.g. q·k under a
+                                                 detached softmax, are harmless)
 ``nn.LSTM`` (packed or padded, uni-/bidirectional,  Arras et al. 2017 ("Explaining recurrent neural network
 any number of layers)                            predictions in sentiment analysis"): gates i, f, o are
                                                  weights, relevance goes to c_{t-1} and to the cell
@@ -34,13 +44,15 @@ additions, reshapes, concatenation, embeddings
 
 Unsupported, with an :class:`LRPUnsupportedError` naming the operation and the module chain it was
 called from: ``nn.GRU``, ``nn.RNN``, ``nn.LSTM`` with ``proj_size``, ``nn.MultiheadAttention``
-(``F.multi_head_attention_forward``), group norm, and exp / log / pow / erf / softplus … applied to a
-tensor on the relevance path outside an elementwise activation module.
+(``F.multi_head_attention_forward``), group norm, the product of two input-dependent tensors neither (or
+both) of which is an activation output (see above), in-place such products, and exp / log / pow / erf /
+softplus … applied to a tensor on the relevance path outside an elementwise activation module.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Sequence
 
 import torch
@@ -55,6 +67,23 @@ __all__ = ["LRP", "LRPMode", "LRPUnsupportedError", "lstm_lrp"]
 
 class LRPUnsupportedError(NotImplementedError):
     """The model uses an operation for which the LRP rules here have no relevance rule."""
+
+
+class _RefusedProduct(torch.autograd.Function):
+    """a ⊙ b in the forward pass; the backward pass (reached only if relevance flows through it) refuses."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, where: str) -> torch.Tensor:  # noqa: ANN001
+        ctx.where = where
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
+        raise LRPUnsupportedError(
+            "LRP has no relevance rule for the elementwise product of two input-dependent tensors when neither "
+            f"(or both) is the output of an activation (called in {ctx.where}); the product rule (Arras et al. "
+            "2017) needs to know which factor is the gate: compute the gate with an activation module "
+            "(nn.SiLU, nn.GELU, torch.sigmoid …) and multiply it with the signal")
 
 
 def _requires_grad(args: Sequence, kwargs: dict) -> bool:
@@ -239,6 +268,8 @@ _IDENTITY = {"gelu", "tanh", "tanh_", "silu", "elu", "selu", "celu", "leaky_relu
              "relu", "relu_", "relu6", "prelu"}
 _GATES = {"sigmoid", "sigmoid_"}
 _SOFTMAX = {"softmax", "_softmax", "log_softmax"}
+_PRODUCTS = {"mul", "__mul__", "__rmul__", "multiply"}
+_INPLACE_PRODUCTS = {"mul_", "__imul__", "multiply_"}
 _NORMALISERS = {"sqrt", "rsqrt", "reciprocal", "norm", "linalg_vector_norm", "vector_norm", "std", "var"}
 _NO_RULE = {"exp", "exp_", "log", "log_", "log1p", "pow", "pow_", "__pow__", "__rpow__", "square", "erf", "erfc",
             "softplus", "sin", "cos", "atan", "atan2", "logsigmoid", "group_norm", "batch_norm_stats",
@@ -262,6 +293,7 @@ class LRPMode(TorchFunctionMode):
         self._stack: list[nn.Module] = []
         self._handles: list = []
         self._act_depth = 0
+        self._gates: dict[int, weakref.ref] = {}
 
     # module chain, for error messages and the activation-module rule
     def _pre(self, module: nn.Module, args: tuple) -> None:
@@ -278,8 +310,35 @@ class LRPMode(TorchFunctionMode):
                 break
         if isinstance(module, _ACTIVATIONS) and self._act_depth == 0 and args and torch.is_tensor(args[0]) \
                 and torch.is_tensor(output) and output.shape == args[0].shape:
-            return identity_rule(args[0], output)
+            return self._gate(identity_rule(args[0], output))
         return None
+
+    # product rule: outputs of elementwise activations are the gates of a product
+    def _gate(self, t: torch.Tensor) -> torch.Tensor:
+        self._gates[id(t)] = weakref.ref(t)
+        return t
+
+    def _is_gate(self, t: torch.Tensor) -> bool:
+        ref = self._gates.get(id(t))
+        return ref is not None and ref() is t
+
+    def _product(self, name: str, args: tuple, kwargs: dict, func: Callable):
+        a = args[0]
+        b = args[1] if len(args) > 1 else kwargs.get("other")
+        def relevant(t: object) -> bool:  # parameters are weights, not input-dependent factors
+            return torch.is_tensor(t) and t.requires_grad and not isinstance(t, nn.Parameter)
+
+        if not (relevant(a) and relevant(b)):
+            return func(*args, **kwargs)  # a product with a constant or a weight is linear
+        if name in _INPLACE_PRODUCTS:
+            raise LRPUnsupportedError(f"LRP has no rule for the in-place product {name} of two input-dependent "
+                                      f"tensors (called in {self.where()}); write it out of place (a * b)")
+        ga, gb = self._is_gate(a), self._is_gate(b)
+        if ga and not gb:
+            return a.detach() * b
+        if gb and not ga:
+            return a * b.detach()
+        return _RefusedProduct.apply(a, b, self.where())
 
     def where(self) -> str:
         return " > ".join(type(m).__name__ for m in self._stack) or "the top level"
@@ -288,6 +347,7 @@ class LRPMode(TorchFunctionMode):
         """Forget the module chain (after a forward pass stopped early by an exception)."""
         self._stack.clear()
         self._act_depth = 0
+        self._gates.clear()
 
     def __enter__(self) -> LRPMode:
         from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
@@ -311,7 +371,9 @@ class LRPMode(TorchFunctionMode):
         if name in _LINEAR:
             return stabilize(func(*args, **kwargs), self.epsilon)
         if name in _IDENTITY:
-            return identity_rule(args[0], func(*args, **kwargs))
+            return self._gate(identity_rule(args[0], func(*args, **kwargs)))
+        if name in _PRODUCTS or name in _INPLACE_PRODUCTS:
+            return self._product(name, args, kwargs, func)
         if name in _GATES or name in _SOFTMAX or name in _NORMALISERS:
             return func(*args, **kwargs).detach()
         if name == "layer_norm":

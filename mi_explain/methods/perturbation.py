@@ -13,7 +13,9 @@ the state stays put:
 The state error is measured relative to deleting every word (x̃ = x₀), so λ (``area``) means the same
 for every layer: a word is kept if deleting it costs more than λ/n of the "delete everything" error.
 (This normalisation also makes the mask unchanged when a layer is rescaled.)  m = sigmoid(θ), θ = 0
-initially (m = ½), Adam (lr ``lr``) for ``steps`` steps; all texts × states in one batch.  Saliency = m
+initially (m = ½), Adam (lr ``lr``) for at most ``steps`` steps; all texts × states in one batch.  The
+optimisation stops early once no mask value has moved by more than ``tol`` over the last ``check`` steps
+(``tol=0``: always run all ``steps``; the steps taken are reported as ``steps`` of the explanation).  Saliency = m
 (1 = the state needs the word, 0 = deleting it does not matter).  ``objective``: final loss per state.
 """
 
@@ -34,15 +36,19 @@ class Perturbation(SaliencyMethod):
     saliency_label = "mask m (1 = kept)"
 
     def __init__(self, area: float = 0.5, tv: float = 0.0, steps: int = 300, lr: float = 0.1,
-                 baseline: str = "zero") -> None:
+                 baseline: str = "zero", tol: float = 1e-3, check: int = 10) -> None:
         if not area > 0:
             raise ValueError(f"area (λ) must be positive, got {area}")
         if baseline not in ("zero", "mean"):
             raise ValueError(f"baseline must be 'zero' or 'mean', got {baseline!r}")
+        if not tol >= 0 or int(check) < 1:
+            raise ValueError(f"need tol ≥ 0 and check ≥ 1, got tol={tol}, check={check}")
         self.area, self.tv, self.steps, self.lr, self.baseline = float(area), float(tv), int(steps), float(lr), baseline
+        self.tol, self.check = float(tol), int(check)
 
     def options(self) -> dict:
-        return {"area": self.area, "tv": self.tv, "steps": self.steps, "lr": self.lr, "baseline": self.baseline}
+        return {"area": self.area, "tv": self.tv, "steps": self.steps, "lr": self.lr, "baseline": self.baseline,
+                "tol": self.tol, "check": self.check}
 
     def attribute(self, batch: Batch) -> Attribution:
         p, t, k = batch.x.shape
@@ -68,7 +74,8 @@ class Perturbation(SaliencyMethod):
                 s0 = self._pick(batch.fn(x0[texts], texts), which)
                 clean.append(s)
                 scale.append(((s0 - s) ** 2).sum(-1).clamp(min=1e-12))
-        for _ in range(self.steps):
+        taken, last = 0, torch.sigmoid(theta.detach()).clone()
+        for step in range(self.steps):
             opt.zero_grad()
             for c, (rows, texts, which, _) in enumerate(chunks):
                 m = torch.sigmoid(theta[rows])  # [B, W]
@@ -85,8 +92,14 @@ class Perturbation(SaliencyMethod):
                 loss.sum().backward()
                 mask_loss[rows] = loss.detach()
             opt.step()
+            taken = step + 1
+            if self.tol > 0 and taken % self.check == 0:
+                now = torch.sigmoid(theta.detach())
+                if float(((now - last) * real.repeat_interleave(n_l, 0)).abs().max()) <= self.tol:
+                    break
+                last = now.clone()
         m = torch.sigmoid(theta.detach()).view(p, n_l, n_w) * real[:, None]
-        return Attribution(values=m, objective=mask_loss.view(p, n_l).cpu(), steps=self.steps)
+        return Attribution(values=m, objective=mask_loss.view(p, n_l).cpu(), steps=taken)
 
     @staticmethod
     def _pick(states: list[torch.Tensor], which: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,398 @@
+"""The faithfulness study: texts × methods for one classifier, resumable, with timings and a markdown report.
+
+:func:`run_study` explains each text with each method, turns the map into a word ranking
+(:func:`mi_explain.evaluation.word_importance`), scores it with :func:`mi_explain.evaluation.evaluate_text`
+and appends one JSON line per (model, text, method) — ranking, seconds and metric rows — to a results file,
+flushed at once: an interrupted study resumes where it stopped (finished pairs are skipped).
+:func:`load_results` reads the files back as one tidy frame; :func:`write_report` writes the markdown
+table (mean ± standard error over texts per model and method, seconds per text), the paired comparison
+of the information measure with every baseline, and the curves figure.
+
+What each method explains (the prediction of the classifier, class y = its predicted class):
+
+* ``"information"`` (Guan et al. 2019): σ of the **state the classifier reads** — the input of the final
+  linear layer (``information_state="classifier_input"``: BERT's pooled [CLS], the LSTM's/CNN's max-pooled
+  vector), or the last layer's first token (``"cls"``).  Ranking: −log σ.  λ = ``rate`` (default 0.1,
+  the package default; :func:`lambda_sensitivity` shows how much the ranking moves with λ) and σ_s
+  estimated by the package default (random-token copies of each text).
+* the baselines (``"gradient"``, ``"integrated_gradients"``, ``"lrp"``, ``"perturbation"``): the logit of
+  the predicted class y (``explain(..., target="prediction")``), their standard use in ERASER/ferret.
+* ``"random"``: a seeded uniformly random ranking (the chance reference; 0 s).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import evaluation as ev
+from .adapters import max_model_length
+
+__all__ = ["DEFAULT_METHODS", "compare_paired", "explain_ranking", "explain_rankings", "lambda_sensitivity",
+           "load_results", "model_note", "report_header", "run_study", "study_table", "write_report"]
+
+DEFAULT_METHODS = ("information", "gradient", "integrated_gradients", "perturbation", "lrp", "random")
+_INFORMATION_STATES = ("classifier_input", "cls")
+
+
+def _information_options(model: nn.Module, state: str) -> dict[str, Any]:
+    if state == "cls":
+        return {"layers": [-1], "target": "cls"}
+    if state == "classifier_input":  # the head's input, already pooled [B, H]
+        return {"layer_modules": {"prediction state": (ev.classifier_head(model), "input")}, "target": "cls"}
+    raise ValueError(f"information_state must be one of {_INFORMATION_STATES}, got {state!r}")
+
+
+def explain_rankings(method: str, model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str, str]],
+                     target: int | None = None, *, information_state: str = "classifier_input", rate: float = 0.1,
+                     seed: int = 0, options: dict[str, Any] | None = None,
+                     seeds: Sequence[int] | None = None) -> list[torch.Tensor]:
+    """One word ranking [W] (float64, larger = more important) per text, all texts explained together in the
+    method's batched passes.  ``target``: the class the baselines explain (None: each text's predicted class,
+    ``explain(..., target="prediction")``; an int: that class's logit for every text).  ``options``: extra
+    options of the method; ``seeds``: per-text seeds of ``"random"``."""
+    from . import explain
+
+    texts = list(texts)
+    options = dict(options or {})
+    if method == "random":
+        seeds = list(seeds) if seeds is not None else [seed + i for i in range(len(texts))]
+        return [ev.random_importance(p.n_words, s) for p, s in zip(ev.prepare_texts(tokenizer, texts), seeds)]
+    if method == "information":
+        state = _information_options(model, information_state)
+        out = explain(model, tokenizer, texts, method="information", rate=rate, seed=seed, progress=False,
+                      batch_size=len(texts), **state, **options)
+    else:
+        if target is None:
+            where: dict[str, Any] = {"target": "prediction"}
+        else:
+            where = {"target": "logits"}
+            if method != "perturbation":
+                options.setdefault("reduction", ev.class_logit(target))
+        out = explain(model, tokenizer, texts, method=method, seed=seed, progress=False, batch_size=len(texts),
+                      **where, **options)
+    return [ev.word_importance(e, -1) for e in out]
+
+
+def explain_ranking(method: str, model: nn.Module, tokenizer: Any, text: str | tuple[str, str],
+                    target: int | None = None, **kwargs: Any) -> torch.Tensor:
+    """:func:`explain_rankings` for one text → [W]."""
+    return explain_rankings(method, model, tokenizer, [text], target, **kwargs)[0]
+
+
+def model_note(folder: str | os.PathLike, name: str) -> str:
+    """One line on a model saved by ``scripts/glue_train.py`` from the ``scores.json`` next to it (training
+    texts, epochs, validation score); just the name if there is none."""
+    for cand in (Path(folder) / "scores.json", Path(folder).parent / "scores.json"):
+        if cand.is_file():
+            sc = json.loads(cand.read_text())
+            return (f"{name}: {sc.get('family', '?')}, {sc.get('parameters', '?')} parameters, trained on "
+                    f"{sc.get('n_train', '?')} texts for {sc.get('epochs', '?')} epoch(s); validation "
+                    f"{sc.get('headline', 'score')} {float(sc.get('headline_value', float('nan'))):.3f} on "
+                    f"{sc.get('n_eval', '?')} texts")
+    return name
+
+
+def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool, removal: str = "delete",
+                  rate: float = 0.1, information_state: str = "classifier_input",
+                  model_notes: Sequence[str] = ()) -> str:
+    """The report's title and setup paragraph; ``smoke`` says plainly that the models are smoke-size."""
+    lines = ["# Faithfulness of word rankings: ERASER comprehensiveness/sufficiency, deletion/insertion, LOO", ""]
+    if smoke:
+        lines += ["> **Smoke run on smoke-size models — not the real study.**  The models are the smoke "
+                  "configurations (configs/*_smoke.yaml) trained briefly on a small subset of the training set "
+                  "(see below), far from the trained GLUE models; their predictions, and any ranking of the "
+                  "methods read from this page, say little about the methods on real classifiers.  The real "
+                  "study needs the trained GLUE models (issue 10): rerun scripts/faithfulness_study.py on them.",
+                  ""]
+    state = ("input of the classifier (pooled state)" if information_state == "classifier_input"
+             else "last layer's [CLS]")
+    lines += [f"Task: {task}; models: {', '.join(models)}; {n_texts} validation texts per model (seeded subset). "
+              f"Removal: {removal} (special tokens never removed; word pieces removed as whole words).  Target: "
+              "the class each model predicts on the full text.  Information measure: σ of the "
+              f"{state}, λ = {rate:g}, ranking by −log σ; the baselines explain the predicted "
+              "class's logit (target \"prediction\"); random: a seeded random ranking (chance).  "
+              "Definitions: mi_explain/evaluation.py (DeYoung et al. 2020; Attanasio et al. 2023).", ""]
+    if model_notes:
+        lines += ["Models:", "", *[f"- {n}" for n in model_notes], ""]
+    return "\n".join(lines)
+
+
+def _done(path: Path) -> set[tuple[str, str, str]]:
+    keys: set[tuple[str, str, str]] = set()
+    if not path.exists():
+        return keys
+    with path.open() as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by an interruption: redone
+                continue
+            keys.add((str(rec["model"]), str(rec["text_id"]), str(rec["method"])))
+    return keys
+
+
+def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str, str]], results: str | os.PathLike,
+              *, model_name: str, text_ids: Sequence[Any] | None = None,
+              methods: Sequence[str] = DEFAULT_METHODS, removal: str = "delete", batch_size: int = 64,
+              information_state: str = "classifier_input", rate: float = 0.1, seed: int = 0,
+              method_options: dict[str, dict[str, Any]] | None = None, explain_batch: int = 8,
+              done_in: Sequence[str | os.PathLike] = (), progress: bool | None = None) -> int:
+    """Explain and score every (text, method) not yet in ``results`` (a JSONL file, appended to).
+
+    Texts are explained ``explain_batch`` at a time, in each method's batched passes.  Each line: {model,
+    text_id, text, method, target, seconds (explaining only: the group's time / its size), explained_together,
+    words, importance, rows}.  ``done_in``: more results files whose pairs
+    count as done (not recomputed).
+    Returns the number of (text, method) pairs computed now.
+    """
+    path = Path(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    texts = list(texts)
+    ids = [str(i) for i in (text_ids if text_ids is not None else range(len(texts)))]
+    if len(ids) != len(texts):
+        raise ValueError(f"{len(ids)} text_ids for {len(texts)} texts")
+    unknown = [m for m in methods if m not in DEFAULT_METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; available: {list(DEFAULT_METHODS)}")
+    done = _done(path).union(*[_done(Path(p)) for p in done_in])
+    if path.exists() and path.stat().st_size:  # a line cut by an interruption: end it, it is redone below
+        with path.open("rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+    method_options = method_options or {}
+    scorer = ev.VariantScorer(model, ev.pad_token_id(tokenizer), batch_size=batch_size, progress=False)
+    max_length = max_model_length(model, tokenizer)
+    pending = [(i, tid, text) for i, (tid, text) in enumerate(zip(ids, texts))
+               if any((model_name, tid, m) not in done for m in methods)]
+    computed = 0
+    step = max(1, int(explain_batch))
+    bar = tqdm(range(0, len(pending), step), desc=f"faithfulness {model_name}", unit="batch",
+               disable=None if progress is None else not progress)
+    for start in bar:
+        chunk = pending[start:start + step]
+        prepared = ev.prepare_texts(tokenizer, [t for _, _, t in chunk], truncation=True, max_length=max_length)
+        full = scorer.probabilities([(p.input_ids, p.extra) for p in prepared])
+        targets = [int(v) for v in full.argmax(-1)]
+        caches: list[dict] = [{} for _ in chunk]
+        for method in methods:
+            group = [j for j, (_, tid, _) in enumerate(chunk) if (model_name, tid, method) not in done]
+            if not group:
+                continue
+            t0 = time.perf_counter()
+            imps = explain_rankings(method, model, tokenizer, [chunk[j][2] for j in group], None,
+                                    information_state=information_state, rate=rate, seed=seed,
+                                    options=method_options.get(method),
+                                    seeds=[seed * 1_000_003 + chunk[j][0] for j in group])
+            seconds = (time.perf_counter() - t0) / len(group)
+            for j, imp in zip(group, imps):
+                idx, tid, text = chunk[j]
+                y = targets[j]
+                rows = ev.evaluate_text(scorer, prepared[j], {method: imp}, tokenizer=tokenizer, target=y,
+                                        removal=removal, text_id=tid, cache=caches[j])
+                rec = {"model": model_name, "text_id": tid, "text": text, "method": method, "target": y,
+                       "seconds": seconds, "explained_together": len(group), "words": prepared[j].words,
+                       "importance": imp.tolist(), "removal": removal,
+                       "rows": [{k: r[k] for k in ("metric", "step", "value")} for r in rows]}
+                with path.open("a") as f:
+                    f.write(json.dumps(rec, allow_nan=True) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                computed += 1
+    return computed
+
+
+def load_results(*paths: str | os.PathLike):
+    """All records of the JSONL files → a tidy frame (model, text_id, method, metric, step, value); the
+    explanation time is the metric ``"seconds"``.  Later duplicates of a (model, text, method) are dropped."""
+    import pandas as pd
+
+    rows, seen = [], set()
+    for p in paths:
+        with Path(p).open() as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                key = (rec["model"], rec["text_id"], rec["method"])
+                if key in seen:
+                    continue
+                seen.add(key)
+                base = {"model": rec["model"], "text_id": rec["text_id"], "method": rec["method"]}
+                rows.append({**base, "metric": "seconds", "step": float("nan"), "value": rec["seconds"]})
+                for r in rec["rows"]:
+                    step = r["step"] if r["step"] is not None else float("nan")
+                    rows.append({**base, "metric": r["metric"], "step": step, "value": r["value"]})
+    if not rows:
+        raise ValueError(f"no results in {[str(p) for p in paths]}")
+    return pd.DataFrame(rows)
+
+
+_TABLE = [("aopc_comprehensiveness", "AOPC comp. ↑"), ("aopc_sufficiency", "AOPC suff. ↓"),
+          ("deletion_auc", "deletion AUC ↓"), ("insertion_auc", "insertion AUC ↑"),
+          ("loo_kendall", "LOO τ ↑"), ("loo_spearman", "LOO ρ ↑"), ("seconds", "s / text")]
+
+
+USAGE = """## Reproduce / use
+
+```
+python scripts/faithfulness_study.py --task sst2 --models runs/<root>/sst2/bert/model runs/<root>/sst2/lstm/model \\
+    --names bert lstm --n_texts 100 --results runs/faithfulness/sst2.jsonl \\
+    --report docs/faithfulness.md --figure docs/img/faithfulness_sst2.png
+```
+
+The results file is appended to one (model, text, method) at a time; rerunning the command resumes.  In
+Python: `mi_explain.evaluation.evaluate(model, tokenizer, texts, {method: rankings})` → tidy frame,
+`summarize(frame)` → mean ± s.e., `mi_explain.plotting.faithfulness_curves(frame)` → the figure.
+"""
+
+
+def _fmt(mean: float, se: float, digits: int = 4) -> str:
+    if not math.isfinite(mean):
+        return "n/a"
+    return f"{mean:.{digits}f} ± {se:.{digits}f}" if math.isfinite(se) else f"{mean:.{digits}f}"
+
+
+def study_table(frame) -> str:  # noqa: ANN001
+    """Markdown table: one row per (model, method), mean ± s.e. over texts of each metric, n texts."""
+    s = ev.summarize(frame[frame["metric"] != "seconds"], by=("model", "method"))
+    t = frame[frame["metric"] == "seconds"].groupby(["model", "method"])["value"]
+    secs = {k: (float(v.mean()), float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else float("nan"))
+            for k, v in t}
+    scal = s[s["step"].isna()].set_index(["model", "method", "metric"])
+    head = "| model | method | n | " + " | ".join(lab for _, lab in _TABLE) + " |"
+    lines = [head, "|" + "---|" * (3 + len(_TABLE))]
+    for (model, method), _ in scal.groupby(level=[0, 1], sort=True):
+        cells = []
+        n = int(scal.loc[(model, method, "aopc_comprehensiveness"), "n"])
+        for metric, _lab in _TABLE:
+            if metric == "seconds":
+                m, e = secs.get((model, method), (float("nan"), float("nan")))
+                cells.append(_fmt(m, e, 2))
+            elif (model, method, metric) in scal.index:
+                r = scal.loc[(model, method, metric)]
+                cells.append(_fmt(float(r["mean"]), float(r["se"])))
+            else:
+                cells.append("n/a")
+        lines.append(f"| {model} | {method} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def compare_paired(frame, reference: str = "information", z: float = 2.0):  # noqa: ANN001
+    """Per model, metric and baseline: the mean over texts of (reference − baseline), its standard error and
+    a verdict — "wins" / "loses" when the difference lies more than ``z`` standard errors on the better /
+    worse side (direction from :data:`mi_explain.evaluation.SCALAR_METRICS`), else "ties"."""
+    import pandas as pd
+
+    df = frame[frame["step"].isna() & frame["metric"].isin([m for m, d in ev.SCALAR_METRICS.items() if d])]
+    wide = df.pivot_table(index=["model", "metric", "text_id"], columns="method", values="value")
+    out = []
+    if reference not in wide.columns:
+        return pd.DataFrame(columns=["model", "metric", "baseline", "diff", "se", "n", "verdict"])
+    for base in [c for c in wide.columns if c != reference]:
+        d = (wide[reference] - wide[base]).dropna()
+        for (model, metric), g in d.groupby(level=[0, 1]):
+            n = len(g)
+            mean = float(g.mean())
+            se = float(g.std(ddof=1)) / math.sqrt(n) if n > 1 else float("nan")
+            better = ev.SCALAR_METRICS[metric] * mean
+            if n > 1 and math.isfinite(se) and abs(mean) > z * se:
+                verdict = "wins" if better > 0 else "loses"
+            else:
+                verdict = "ties"
+            out.append({"model": model, "metric": metric, "baseline": base, "diff": mean, "se": se, "n": n,
+                        "verdict": verdict})
+    return pd.DataFrame(out)
+
+
+def lambda_sensitivity(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str, str]],
+                       rates: Sequence[float] = (0.01, 0.1, 1.0), reference: float = 0.1, *,
+                       information_state: str = "classifier_input", seed: int = 0):
+    """How much the information ranking moves with λ: per text and rate, Kendall τ_b and Spearman ρ between
+    the ranking at that rate and at ``reference``.  Columns: text_id, rate, kendall, spearman."""
+    import pandas as pd
+
+    rows = []
+    for i, text in enumerate(texts):
+        ref = explain_ranking("information", model, tokenizer, text, 0, information_state=information_state,
+                              rate=reference, seed=seed)
+        for r in rates:
+            v = ref if r == reference else explain_ranking("information", model, tokenizer, text, 0,
+                                                           information_state=information_state, rate=r,
+                                                           seed=seed)
+            rows.append({"text_id": i, "rate": float(r), "kendall": ev.kendall_tau(v, ref),
+                         "spearman": ev.spearman_rho(v, ref)})
+    return pd.DataFrame(rows)
+
+
+def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | os.PathLike | None = None,  # noqa: ANN001
+                 notes: Sequence[str] = (), lambda_frame=None) -> Path:  # noqa: ANN001
+    """Write the markdown report: ``header`` (free text), the table, the paired comparison of the
+    information measure with each baseline as plain sentences, the λ sensitivity and the figure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = [header.rstrip(), "", "## Results (mean ± standard error over texts)", "", study_table(frame), ""]
+    parts += ["Arrows: ↑ higher is more faithful, ↓ lower is.  `s / text`: seconds to explain one text "
+              "(wall clock on this machine; texts explained in batches of up to 8, the "
+              "batch's time shared equally; the scoring passes of the metrics are not included).", ""]
+    cmp = compare_paired(frame)
+    if len(cmp):
+        parts += ["## Where the information measure wins, loses or ties",
+                  "", "Paired over texts: difference information − baseline, mean ± s.e.; *wins*/*loses*: more "
+                  "than 2 s.e. on the better/worse side, else *ties*.", ""]
+        for (model, base), g in cmp.groupby(["model", "baseline"], sort=True):
+            verdicts = ", ".join(f"{r.metric} {r.verdict} ({r.diff:+.3g} ± {r.se:.2g})" for r in g.itertuples())
+            parts.append(f"- **{model}**, vs {base}: {verdicts}.")
+        counts = cmp["verdict"].value_counts()
+        parts += ["", f"In all: {int(counts.get('wins', 0))} wins, {int(counts.get('loses', 0))} losses, "
+                  f"{int(counts.get('ties', 0))} ties (model × baseline × metric).", ""]
+    if lambda_frame is not None and len(lambda_frame):
+        lf = lambda_frame if "model" in lambda_frame.columns else lambda_frame.assign(model="")
+        parts += ["## Does λ change the information ranking?", "",
+                  "Rank agreement of the information ranking at λ with the one at the default λ = 0.1 (mean ± "
+                  "s.e. over texts; 1 = the same order; *undefined*: texts whose ranking at that λ is constant "
+                  "— every word with the same σ — so that no correlation exists):", "",
+                  "| model | λ | Kendall τ | Spearman ρ | n | undefined |", "|---|---|---|---|---|---|"]
+        for (model, rate), g in lf.groupby(["model", "rate"], sort=True):
+            k, s_ = g["kendall"].dropna(), g["spearman"].dropna()
+            se_k = float(k.std(ddof=1)) / math.sqrt(len(k)) if len(k) > 1 else float("nan")
+            se_s = float(s_.std(ddof=1)) / math.sqrt(len(s_)) if len(s_) > 1 else float("nan")
+            parts.append(f"| {model} | {rate:g} | {_fmt(float(k.mean()), se_k)} | {_fmt(float(s_.mean()), se_s)} "
+                         f"| {len(k)} | {len(g) - len(k)} |")
+        parts.append("")
+    if figure is not None:
+        import matplotlib.pyplot as plt
+
+        from .plotting import faithfulness_curves
+
+        parts += ["## Curves", "", "Bands: ± one standard error over texts; each text's deletion/insertion curve "
+                  "interpolated at steps of 10 % of its words (texts differ in length).", ""]
+        figure = Path(figure)
+        models = sorted(frame["model"].unique())
+        for model in models:
+            out = figure if len(models) == 1 else figure.with_name(f"{figure.stem}_{model}{figure.suffix}")
+            part = frame[(frame["model"] == model) & frame["metric"].isin(ev.CURVE_METRICS)]
+            fig = faithfulness_curves(part, title=str(model))
+            fig.savefig(out, dpi=110)
+            plt.close(fig)
+            parts += [f"![faithfulness curves of {model}]({os.path.relpath(out, path.parent)})", ""]
+    parts += list(notes) or [USAGE]
+    path.write_text("\n".join(parts).rstrip() + "\n")
+    return path

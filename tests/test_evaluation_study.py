@@ -1,0 +1,74 @@
+"""The resumable faithfulness study (mi_explain.evaluation_study) on a tiny random-weight BERT classifier."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mi_explain import evaluation_study as study
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TEXTS = ["the film is funny , sad and surprisingly tender", "domestic tension and unhappiness"]
+FAST = {"information": {"steps": 20, "samples": 2, "n_reference": 4}, "integrated_gradients": {"n_steps": 4},
+        "perturbation": {"steps": 20}, "lrp": {"projections": 1}}
+
+
+def test_study_runs_all_methods_resumes_and_reports(tiny_bert, bert_tokenizer, tmp_path):
+    res = tmp_path / "r" / "study.jsonl"
+    n = study.run_study(tiny_bert, bert_tokenizer, TEXTS, res, model_name="tiny", method_options=FAST,
+                        progress=False)
+    assert n == len(TEXTS) * len(study.DEFAULT_METHODS)
+    lines = res.read_text().splitlines()
+    recs = [json.loads(x) for x in lines]
+    assert {r["method"] for r in recs} == set(study.DEFAULT_METHODS)
+    assert all(len(r["importance"]) == len(r["words"]) and r["seconds"] >= 0 for r in recs)
+    # nothing left to do; an interrupted last line is redone, the complete ones are not
+    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, res, model_name="tiny", method_options=FAST) == 0
+    res.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, res, model_name="tiny", method_options=FAST) == 1
+    other = tmp_path / "other.jsonl"  # pairs in another results file count as done too
+    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, other, model_name="tiny", done_in=[res]) == 0
+    frame = study.load_results(res)
+    assert set(frame["method"]) == set(study.DEFAULT_METHODS)
+    assert frame.groupby(["method", "metric"]).size().loc[("gradient", "aopc_comprehensiveness")] == len(TEXTS)
+    table = study.study_table(frame)
+    assert table.count("\n| tiny |") == len(study.DEFAULT_METHODS) and "AOPC comp." in table
+    assert all(f"| tiny | {m} | {len(TEXTS)} |" in table for m in study.DEFAULT_METHODS)
+    cmp = study.compare_paired(frame)
+    assert set(cmp["baseline"]) == set(study.DEFAULT_METHODS) - {"information"}
+    assert set(cmp["verdict"]) <= {"wins", "loses", "ties"}
+    md = study.write_report(frame, tmp_path / "docs" / "faith.md", figure=tmp_path / "docs" / "faith.png",
+                            header=study.report_header("sst2", ["tiny"], 2, smoke=True))
+    text = md.read_text()
+    assert "Smoke run" in text and "](faith.png)" in text and "wins" in text
+    assert (tmp_path / "docs" / "faith.png").stat().st_size > 1000
+    import pandas as pd
+
+    lam = pd.DataFrame({"model": ["tiny"] * 3, "text_id": [0, 1, 2], "rate": [1.0] * 3,
+                        "kendall": [0.5, 0.7, float("nan")], "spearman": [0.6, 0.8, float("nan")]})
+    text = study.write_report(frame, tmp_path / "r.md", header="# t", lambda_frame=lam).read_text()
+    assert "| tiny | 1 | 0.6000 ± 0.1000 | 0.7000 ± 0.1000 | 2 | 1 |" in text
+
+
+def test_study_refuses_unknown_methods_and_states(tiny_bert, bert_tokenizer, tmp_path):
+    with pytest.raises(ValueError, match="unknown method"):
+        study.run_study(tiny_bert, bert_tokenizer, TEXTS, tmp_path / "x.jsonl", model_name="m", methods=["lime"])
+    with pytest.raises(ValueError, match="information_state"):
+        study.explain_ranking("information", tiny_bert, bert_tokenizer, TEXTS[0], 0, information_state="pooler")
+
+
+def test_lambda_sensitivity_reference_row_is_one(tiny_bert, bert_tokenizer):
+    lf = study.lambda_sensitivity(tiny_bert, bert_tokenizer, TEXTS[:1], rates=(0.1, 1.0))
+    assert list(lf["rate"]) == [0.1, 1.0]
+    assert lf.loc[lf["rate"] == 0.1, "kendall"].iloc[0] == pytest.approx(1.0)
+
+
+def test_batched_explanations_match_one_at_a_time(tiny_bert, bert_tokenizer):
+    for method in ("gradient", "integrated_gradients", "lrp"):
+        together = study.explain_rankings(method, tiny_bert, bert_tokenizer, TEXTS, 1, options=FAST.get(method))
+        for text, got in zip(TEXTS, together):
+            alone = study.explain_ranking(method, tiny_bert, bert_tokenizer, text, 1, options=FAST.get(method))
+            assert got.shape == alone.shape
+            assert bool((got - alone).abs().max() <= 1e-4 * alone.abs().max()), method
