@@ -15,6 +15,7 @@ from .estimator import EstimatorConfig, NonFiniteError, Problems, optimize_sigma
 from .explanation import Explanation
 from .hooks import EMBEDDINGS, LayerSpec, find_input_embeddings, find_layers, frozen
 from .regularization import as_inverse_variance, pooled_variance
+from .validation import check_explain_args, check_explain_function_args
 
 __all__ = ["PreparedBatch", "estimator_config", "explain", "explain_function", "layer_specs", "prepare_batch"]
 
@@ -82,6 +83,7 @@ def explain_function(
     N(mean(x), std(x)²)).  prior_scale: the embeddings' per-dimension spread used for ``information``
     (default: std of x).  Returns an :class:`Explanation` with σ of shape [n_states, n].
     """
+    check_explain_function_args(locals())
     if not torch.is_tensor(x) or x.ndim != 2:
         raise ValueError(f"x must be a [n_words, K] tensor, got {getattr(x, 'shape', type(x))}")
     n, k = x.shape
@@ -378,6 +380,7 @@ def explain(
     method: "information" (this measure) or a baseline of :mod:`mi_explain.methods` ("gradient",
     "integrated_gradients", "perturbation", "lrp"), which stores its saliency in ``.sigma``.
     """
+    check_explain_args(locals())
     if method != "information":
         from .methods import dispatch_explain
 

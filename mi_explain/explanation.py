@@ -8,7 +8,6 @@ discards it.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
@@ -305,8 +304,10 @@ class Explanation:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Explanation:
-        """Read a file written by ``save``."""
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        """Read a file written by ``save``; errors name the file and what is wrong (ExplanationFileError)."""
+        from .file_checks import read_explanation
+
+        return read_explanation(path, cls.from_dict)
 
     # ----------------------------------------------------------------- tables
     def to_dataframe(self, wide: bool = False):
@@ -387,55 +388,16 @@ class Explanation:
         return path
 
     # ----------------------------------------------------------------- display
-    def to_html(self, value: str = "information") -> str:
-        """Self-contained HTML table (inline styles, no JS): one row per layer, words shaded by ``value``.
+    def to_html(self, value: str = "information", full_page: bool = True) -> str:
+        """Self-contained HTML (inline styles, no JS, UTF-8): one row per layer, one chip per word shaded by
+        ``value`` ("information", "sigma" or "entropy"; darker = the layer keeps the word), the value printed
+        under each word.  full_page=False: the fragment shown in notebooks.  See :mod:`mi_explain.html`."""
+        from .html import explanation_html
 
-        Shade is normalized over the whole map: dark = the layer keeps the word, white = discarded
-        ("information" is scaled by its maximum; "sigma"/"entropy" are reversed, min -> dark).
-        Each word's tooltip gives sigma and information.
-        """
-        v = self.values(value).double()
-        finite = v[torch.isfinite(v)]
-        if value == "information":
-            top = float(finite.max()) if finite.numel() else 0.0
-            shade = (v / top).clamp(0, 1) if top > 0 else torch.zeros_like(v)
-            shade = torch.where(torch.isinf(v), torch.ones_like(v), shade)
-        else:
-            lo = float(finite.min()) if finite.numel() else 0.0
-            hi = float(finite.max()) if finite.numel() else 0.0
-            shade = ((hi - v) / (hi - lo)).clamp(0, 1) if hi > lo else torch.zeros_like(v)
-        shade = torch.nan_to_num(shade, nan=0.0)
-        info, sep = self.word_information, set(self._separators())
-        cell = "padding:2px 6px;text-align:left;vertical-align:top;"
-        rows = []
-        for i, name in enumerate(self.layers):
-            spans = []
-            for j, word in enumerate(self.words):
-                if j in sep:
-                    spans.append('<span style="margin:0 6px;color:#888">‖</span>')
-                a = float(shade[i, j])
-                color = "#fff" if a > 0.55 else "#000"
-                tip = f"σ={float(self.sigma[i, j]):.4g}, information={float(info[i, j]):.3g} nats/dim"
-                if bool(self.at_bound[i, j]):
-                    tip += " (σ at upper bound)"
-                spans.append(
-                    f'<span title="{html.escape(tip)}" style="background:rgba(8,104,172,{a:.3f});'
-                    f'color:{color};padding:1px 3px;margin:1px;border-radius:3px;display:inline-block">'
-                    f"{html.escape(word)}</span>"
-                )
-            rows.append(
-                f'<tr><th style="{cell}white-space:nowrap">{html.escape(name)}</th>'
-                f'<td style="{cell}">{"".join(spans)}</td></tr>'
-            )
-        caption = f"{html.escape(value)} kept per word and layer (dark = kept, white = discarded)"
-        return (
-            '<table style="border-collapse:collapse;font-family:sans-serif;font-size:13px">'
-            f'<caption style="text-align:left;color:#555">{caption}</caption>'
-            f"{''.join(rows)}</table>"
-        )
+        return explanation_html(self, value, full_page=full_page)
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        return self.to_html(full_page=False)
 
     def __repr__(self) -> str:
         if isinstance(self.text, tuple):
@@ -509,6 +471,8 @@ def append_jsonl(path: str | os.PathLike, explanations: Explanation | list[Expla
 def read_jsonl(path: str | os.PathLike, with_meta: bool = False):
     """Read a file written by :func:`append_jsonl` → list of Explanations (or (Explanation, meta) pairs).
     A last line cut short by a killed writer is ignored; any other bad line raises with its number."""
+    from .file_checks import decode, jsonl_decode_error
+
     out = []
     lines = Path(path).read_text(encoding="utf-8").split("\n")
     for number, line in enumerate(lines, 1):
@@ -519,8 +483,8 @@ def read_jsonl(path: str | os.PathLike, with_meta: bool = False):
         except json.JSONDecodeError as err:
             if number == len(lines) and not Path(path).read_text(encoding="utf-8").endswith("\n"):
                 break  # an interrupted final write
-            raise ValueError(f"{path}, line {number}: not valid JSON ({err.msg})") from err
-        meta = d.pop("meta", None)
-        e = Explanation.from_dict(d)
+            raise jsonl_decode_error(path, number, err) from err
+        meta = d.pop("meta", None) if isinstance(d, dict) else None
+        e = decode(Explanation.from_dict, d, f"{path}, line {number}")
         out.append((e, meta) if with_meta else e)
     return out

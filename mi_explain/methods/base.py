@@ -254,26 +254,12 @@ class SaliencyExplanation(Explanation):
         return heatmap(values.numpy(), self.layers, self.words, ax=ax, cmap=cmap or "GnBu", cbar_label=label,
                        annotate=annotate, separators=self._separators(), title=title, fmt=".2g")
 
-    def to_html(self, value: str = "saliency") -> str:
-        """HTML table shaded by saliency / its maximum over the map (dark = salient)."""
-        import html
+    def to_html(self, value: str = "saliency", full_page: bool = True) -> str:
+        """Self-contained HTML: rows = layers/states, word chips shaded by saliency (darker = more salient),
+        the value under each word (see :mod:`mi_explain.html`)."""
+        from mi_explain.html import explanation_html
 
-        v = self.values(value).double()
-        top = float(v[torch.isfinite(v)].max()) if torch.isfinite(v).any() else 0.0
-        shade = torch.nan_to_num((v / top).clamp(0, 1) if top > 0 else torch.zeros_like(v), nan=0.0)
-        rows = []
-        for i, name in enumerate(self.layers):
-            spans = []
-            for j, word in enumerate(self.words):
-                a = float(shade[i, j])
-                spans.append(f'<span title="{html.escape(f"{float(v[i, j]):.4g}")}" style="background:'
-                             f'rgba(8,104,172,{a:.3f});color:{"#fff" if a > 0.55 else "#000"};padding:1px 3px;'
-                             f'margin:1px;border-radius:3px;display:inline-block">{html.escape(word)}</span>')
-            rows.append(f'<tr><th style="padding:2px 6px;text-align:left">{html.escape(name)}</th>'
-                        f'<td>{"".join(spans)}</td></tr>')
-        cap = html.escape(f"{self.options.get('method')}: {self.options.get('saliency', 'saliency')}")
-        return ('<table style="border-collapse:collapse;font-family:sans-serif;font-size:13px">'
-                f'<caption style="text-align:left;color:#555">{cap}</caption>{"".join(rows)}</table>')
+        return explanation_html(self, value, full_page=full_page)
 
     def to_dataframe(self, wide: bool = False):
         df = super().to_dataframe(wide=wide)
