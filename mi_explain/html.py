@@ -100,7 +100,8 @@ def _fmt(v: float, fmt: str) -> str:
 def _chip(word: str, number: str, bg: RGB, tip: str) -> str:
     fg = text_colour(bg)
     return (f'<span class="mi-chip" title="{html.escape(tip)}" style="display:inline-flex;flex-direction:column;'
-            f"align-items:center;background:{_hex(bg)};color:{_hex(fg)};border-radius:4px;padding:2px 6px;"
+            f"align-items:center;background:{_hex(bg)};color:{_hex(fg)};border:1px solid #c8d0d8;border-radius:4px;"
+            f"padding:2px 6px;"
             f'margin:2px;min-width:2.4em;line-height:1.25">'
             f'<span class="mi-word" style="font-size:14px">{html.escape(word)}</span>'
             f'<span class="mi-value" style="font-size:11px;font-variant-numeric:tabular-nums">'
@@ -240,7 +241,7 @@ def page(fragment: str, title: str) -> str:
 # ------------------------------------------------------------------------------ Explanation → render()
 
 _INFORMATION_VIEWS: dict[str, dict[str, Any]] = {
-    "sigma": {"value_name": "σ", "unit": "embedding units", "important": "small", "log_scale": True, "fmt": ".3g"},
+    "sigma": {"value_name": "σ", "unit": "embedding units", "important": "small", "log_scale": True, "fmt": "#.3g"},
     "information": {"value_name": "information", "unit": "nats/dim", "important": "large", "log_scale": False,
                     "fmt": ".2f"},
     "entropy": {"value_name": "H(X̃|s)", "unit": "nats", "important": "small", "log_scale": False, "fmt": ".0f"},
