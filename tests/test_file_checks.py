@@ -69,8 +69,8 @@ def test_missing_field_is_named(tmp_path):
 def test_the_wrong_format_gives_the_hint(tmp_path):
     many = tmp_path / "many.jsonl"
     append_jsonl(many, [make(), make()])
-    with pytest.raises(ExplanationFileError, match=r"many.jsonl: not valid JSON \(Extra data at line 2, column 1\); this looks "
-                                                   r"like a JSON-lines file .* read_jsonl\(path\)"):
+    with pytest.raises(ExplanationFileError, match=r"many.jsonl: not valid JSON \(Extra data at line 2, "
+                                                   r"column 1\); this looks like a JSON-lines file .*: read it with .*read_jsonl"):
         Explanation.load(many)
     pretty = tmp_path / "pretty.json"
     pretty.write_text(json.dumps(make().to_dict(), indent=2), encoding="utf-8")
