@@ -70,7 +70,7 @@ def test_the_wrong_format_gives_the_hint(tmp_path):
     many = tmp_path / "many.jsonl"
     append_jsonl(many, [make(), make()])
     with pytest.raises(ExplanationFileError, match=r"many.jsonl: not valid JSON \(Extra data at line 2, "
-                                                   r"column 1\); JSON-lines.*read it with .*read_jsonl"):
+                                                   r"column 1\); .*JSON-lines.*read it with .*read_jsonl"):
         Explanation.load(many)
     pretty = tmp_path / "pretty.json"
     pretty.write_text(json.dumps(make().to_dict(), indent=2), encoding="utf-8")
