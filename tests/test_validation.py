@@ -155,3 +155,14 @@ def test_nan_hidden_states_of_a_model_raise_nonfinite_error(tiny_bert, bert_toke
             explain(tiny_bert, bert_tokenizer, "a rare bird", layers=[0], steps=2)
     finally:
         hook.remove()
+
+
+def test_baselines_check_the_same_arguments(tiny_bert, bert_tokenizer):
+    from mi_explain.methods import explain_function_with, explain_with
+
+    with pytest.raises(TypeError, match=r"^text must be a str"):
+        explain_with("gradient", tiny_bert, bert_tokenizer, None)
+    with pytest.raises(TypeError, match=r"^layers must be"):
+        explain(tiny_bert, bert_tokenizer, "a bird", method="lrp", layers=0.5)
+    with pytest.raises(TypeError, match=r"^x must be a torch.Tensor"):
+        explain_function_with("gradient", lambda t: t.sum(-1), [[1.0]])

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from ..validation import check_explain_args, check_explain_function_args
 from .base import Batch, SaliencyExplanation, SaliencyMethod, load_explanation, run_on_function, run_on_model
 from .gradient import Gradient, IntegratedGradients
 from .lrp import LRP, LRPMode, LRPUnsupportedError
@@ -97,6 +98,7 @@ def explain_with(
         from ..api import explain
 
         return explain(model, tokenizer, text, **kwargs)
+    check_explain_args({"model": model, "tokenizer": tokenizer, "text": text, **kwargs})
     common = {k: kwargs.pop(k) for k in list(kwargs) if k in _COMMON}
     m = get_method(method, **kwargs)
     single = isinstance(text, (str, tuple))
@@ -134,5 +136,6 @@ def explain_function_with(method: str | SaliencyMethod, phi: Callable, x: torch.
         from ..api import explain_function
 
         return explain_function(phi, x, words=words, **kwargs)
+    check_explain_function_args({"phi": phi, "x": x, "words": words, **kwargs})
     common = {k: kwargs.pop(k) for k in list(kwargs) if k in ("seed", "max_batch", "progress", "prior_scale")}
     return run_on_function(get_method(method, **kwargs), phi, x, words=words, **common)
