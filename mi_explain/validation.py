@@ -71,7 +71,7 @@ def check_text(text: object, name: str = "text") -> None:
     if isinstance(text, (Mapping, set, frozenset)) or not isinstance(text, Sequence):
         raise TypeError(f"{name} must be {_TEXT_KINDS}, got {describe(text)}")
     if len(text) == 0:
-        raise ValueError(f"{name} is an empty list: nothing to explain")
+        raise ValueError(f"{name} is an empty list: no text to explain")
     kinds: dict[str, int] = {}
     for i, item in enumerate(text):
         kinds.setdefault(_check_one(item, f"{name}[{i}]"), i)
@@ -172,7 +172,7 @@ def _check_model(model: object, tokenizer: object) -> None:
     if isinstance(tokenizer, str):
         raise TypeError(f"tokenizer must be a tokenizer object, e.g. AutoTokenizer.from_pretrained({tokenizer!r}), "
                         "not its name")
-    if not callable(tokenizer) or not hasattr(tokenizer, "convert_ids_to_tokens"):
+    if tokenizer is None or isinstance(tokenizer, (bytes, int, float, list, tuple, dict)):
         raise TypeError(f"tokenizer must be a transformers tokenizer (AutoTokenizer.from_pretrained(name)), "
                         f"got {describe(tokenizer)}")
 
