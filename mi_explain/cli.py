@@ -407,9 +407,19 @@ def run_sweep(argv: list[str]) -> int:
     config = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"), None)
     if config is not None and not Path(config).is_file():
         raise UsageError(f"--config {config}: no such file (see configs/)")
+    from transformers import HfArgumentParser
+
     from .glue.sweep import main as sweep_main
 
-    sweep_main(argv)
+    def one_line(self: argparse.ArgumentParser, message: str) -> None:
+        raise UsageError(f"sweep: {message} (see mi-explain sweep --help)")
+
+    original = HfArgumentParser.error
+    HfArgumentParser.error = one_line  # its own parser's mistakes become one line too, only during this call
+    try:
+        sweep_main(argv)
+    finally:
+        HfArgumentParser.error = original
     return 0
 
 

@@ -138,6 +138,14 @@ def test_usage_mistakes_outside_explain(capsys, tmp_path):
     assert f"{bad}: not valid JSON" in _error(capsys, ["show", bad])
 
 
+def test_sweep_option_mistakes_are_one_line(capsys, tmp_path):
+    config = _texts(tmp_path, "c.yaml", "task: sst2\n")
+    line = _error(capsys, ["sweep", "--config", config, "--n_sentences", "many"])
+    assert line.startswith("mi-explain: error: sweep: argument --n_sentences/--n-sentences: invalid int value")
+    bad = _texts(tmp_path, "bad.yaml", "task: sst2\nfrobs: 3\n")
+    assert "unknown option(s) ['frobs']" in _error(capsys, ["sweep", "--config", bad])
+
+
 def test_sweep_passes_its_options_to_the_glue_sweep(monkeypatch, tmp_path):
     import mi_explain.glue.sweep as sweep
 
