@@ -216,6 +216,8 @@ def test_baseline_method(capsys, tmp_path, model_dir):
     html = (out / "explanation.html").read_text()
     assert "gradient · target tokens" in html
     assert "--rate" not in capsys.readouterr().err
+    assert main(["show", str(out / "explanation.json")]) == 0
+    assert "gradient · target tokens; saliency per layer and word" in capsys.readouterr().out
     line = _error(capsys, ["explain", "--model", model_dir, "--text", "a bird", "--method", "gradient",
                            "--rate", "0.5", "--out", str(out)])
     assert "belong to the information method" in line
