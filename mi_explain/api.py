@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,13 +12,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .adapters import Encoded, HFStates, encode, max_model_length, select_target
-from .estimator import EstimatorConfig, NonFiniteError, Problems, optimize_sigma
+from .estimator import EstimatorConfig, NonFiniteError, Problems, SigmaResult, optimize_sigma, text_seed
 from .explanation import Explanation
 from .hooks import EMBEDDINGS, LayerSpec, find_input_embeddings, find_layers, frozen
 from .regularization import as_inverse_variance, pooled_variance
 from .validation import check_explain_args, check_explain_function_args
 
-__all__ = ["PreparedBatch", "estimator_config", "explain", "explain_function", "layer_specs", "prepare_batch"]
+__all__ = ["PreparedBatch", "UnconvergedWarning", "consistency_flags", "estimator_config", "explain",
+           "explain_function",
+           "layer_specs", "prepare_batch", "sigma_diagnostics"]
 
 StateFn = Callable[[torch.Tensor], "torch.Tensor | Sequence[torch.Tensor] | Mapping[str, torch.Tensor]"]
 
@@ -31,9 +34,11 @@ def estimator_config(
     seed: int = 0,
     tol: float | None = None,
     max_batch: int | None = None,
+    normalization: str = "eq7",
 ) -> EstimatorConfig:
     """Build an :class:`EstimatorConfig` from the user-facing options (None: the default)."""
-    kw: dict[str, Any] = {"rate": rate, "scale": scale, "seed": seed, "max_batch": max_batch}
+    kw: dict[str, Any] = {"rate": rate, "scale": scale, "seed": seed, "max_batch": max_batch,
+                          "normalization": normalization}
     if steps is not None:
         kw["steps"] = steps
     if samples is not None:
@@ -54,6 +59,43 @@ def _as_state_list(out: Any) -> tuple[list[torch.Tensor], list[str] | None]:
                     f"got {type(out).__name__}")
 
 
+def sigma_diagnostics(res: SigmaResult, p: int, n_words: int) -> dict[str, Any]:
+    """Per-problem diagnostics of an estimator run: standard error and drift of log σ per word
+    ([L][W] lists), their per-layer maxima, the Monte-Carlo error of the reported objective, the
+    bound used and the basin-check rounds."""
+    se = res.stderr[p, :, :n_words].cpu()
+    dr = res.drift[p, :, :n_words].cpu()
+    out: dict[str, Any] = {
+        "stderr_max": se.max(-1).values.tolist() if n_words else [0.0] * se.shape[0],
+        "stderr": se.tolist(),
+        "drift": dr.tolist(),
+        "objective_se": res.objective_se[p].cpu().tolist(),
+    }
+    if res.upper is not None:
+        out["upper_bound"] = res.upper[p].cpu().tolist()
+    if res.rounds is not None:
+        out["basin_rounds"] = res.rounds[p].cpu().tolist()
+    if res.restarts is not None:
+        out["restarts"] = res.restarts[p, :, :n_words].cpu().tolist()
+    if res.slope is not None:
+        out["slope"] = res.slope[p, :, :n_words].cpu().tolist()
+    return out
+
+
+def warn_unconverged(labels: Sequence[str], converged: Sequence[torch.Tensor], steps: int) -> None:
+    """Warn once (per call) naming the layers that some text left unconverged at the step cap."""
+    bad = sorted({labels[i] for c in converged for i in torch.nonzero(~c.bool()).flatten().tolist()},
+                 key=list(labels).index)
+    if bad:
+        warnings.warn(f"σ did not converge within {steps} steps for {', '.join(bad)}: the values of "
+                      "these layers may be wrong (see .converged and diagnostics['stderr'/'drift']); "
+                      "raise `steps` or `tol`", UnconvergedWarning, stacklevel=3)
+
+
+class UnconvergedWarning(UserWarning):
+    """Some layer's σ map did not converge within the step cap."""
+
+
 def explain_function(
     phi: StateFn,
     x: torch.Tensor,
@@ -72,12 +114,15 @@ def explain_function(
     prior_scale: float | None = None,
     reference_inputs: torch.Tensor | None = None,
     n_reference: int = 64,
+    normalization: str = "eq7",
 ) -> Explanation:
     """Explain the hidden state(s) ``phi(x)`` by the information they keep of each row of ``x``.
 
     x: [n, K] word embeddings.  phi: maps a batch [B, n, K] to one state [B, ...], or to a sequence /
     dict of states (one σ row each; all optimised together in the same batched passes).
-    rate: λ.  scale: upper bound for σ (None: unbounded).  regularization: σ_s per state (float for
+    rate: λ.  scale: upper bound for σ (None: 10 × prior_scale; part of the definition of σ on
+    bounded states, see :mod:`mi_explain.estimator`).  normalization: "eq7" (data term / (N·K·λ),
+    the paper) or "element_mean" (data term / (D·λ)).  regularization: σ_s per state (float for
     all, one value or broadcastable tensor per state, or None: estimated from ``reference_inputs``
     [M, n, K] or, by default, from ``n_reference`` random inputs drawn elementwise from
     N(mean(x), std(x)²)).  prior_scale: the embeddings' per-dimension spread used for ``information``
@@ -100,7 +145,7 @@ def explain_function(
     if not prior > 0:
         prior = float(x.abs().mean()) or 1.0
     cfg = estimator_config(rate=rate, scale=scale, steps=steps, samples=samples, seed=seed, tol=tol,
-                           max_batch=max_batch)
+                           max_batch=max_batch, normalization=normalization)
     t0 = time.perf_counter()
 
     with torch.no_grad():
@@ -139,17 +184,18 @@ def explain_function(
     res = optimize_sigma(phi_rows, problems, flat_clean, counts, inv_var, cfg, state_names=names,
                          progress=progress)
     elapsed = time.perf_counter() - t0
-    return Explanation(
+    out = Explanation(
         words=words, layers=names, sigma=res.sigma[0].cpu(), tokens=list(words),
         token_to_word=list(range(n)), pieces=[1] * n, embedding_dim=k, prior_scale=prior,
         objective=res.objective[0].cpu(), converged=res.converged[0].cpu(), at_bound=res.at_bound[0].cpu(),
         steps=res.steps, regularization=torch.tensor(reg_scalars, dtype=torch.float32), text=None,
         target="function",
         options={"rate": rate, "scale": scale, "samples": cfg.samples, "steps": cfg.steps, "tol": cfg.tol,
-                 "seed": seed},
-        diagnostics={"seconds": elapsed, "stderr_max": res.stderr[0].max(-1).values.tolist(),
-                     "objective_history": res.history},
+                 "seed": seed, "normalization": normalization},
+        diagnostics={"seconds": elapsed, **sigma_diagnostics(res, 0, n), "converged_history": res.history},
     )
+    warn_unconverged(names, [res.converged[0]], res.steps)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -335,7 +381,8 @@ def prepare_batch(
         inv = [v.to(dev) for v in inv]
     prior = float(emb.weight.detach().float().std())
     problems = Problems(x=x, word_index=enc.word_index.to(dev), pieces=enc.pieces.to(dev),
-                        prior_scale=torch.full((n_prob,), prior, device=dev), seeds=[seed] * n_prob)
+                        prior_scale=torch.full((n_prob,), prior, device=dev),
+                        seeds=[text_seed(seed, t) for t in texts])
     return PreparedBatch(enc, hf, problems, clean, counts, inv, reg_t, chunk)
 
 
@@ -365,6 +412,7 @@ def explain(
     truncation: bool = False,
     autocast: bool | None = None,
     method: str = "information",
+    normalization: str = "eq7",
 ) -> Explanation | list[Explanation]:
     """Explain how much of each word every requested layer of a ``transformers`` model keeps.
 
@@ -398,7 +446,7 @@ def explain(
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     cfg = estimator_config(rate=rate, scale=scale, steps=steps, samples=samples, seed=seed, tol=tol,
-                           max_batch=max_batch)
+                           max_batch=max_batch, normalization=normalization)
     emb = find_input_embeddings(model)
     dev = emb.weight.device
     if device is not None and torch.device(device) != dev:
@@ -432,7 +480,8 @@ def explain(
             res = optimize_sigma(hf, problems, clean, counts, inv, run_cfg, state_names=labels, progress=progress)
             elapsed = time.perf_counter() - t0
             options = {"rate": rate, "scale": scale, "samples": cfg.samples, "steps": cfg.steps, "tol": cfg.tol,
-                       "seed": seed, "granularity": granularity, "perturb_special": perturb_special,
+                       "seed": seed, "normalization": normalization, "granularity": granularity,
+                       "perturb_special": perturb_special,
                        "regularization": "given" if regularization is not None else
                        ("reference_texts" if reference_texts is not None else f"random_tokens×{n_reference}"),
                        "model": getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__,
@@ -448,6 +497,40 @@ def explain(
                     segments=enc.segments[p] if isinstance(item, tuple) else None,
                     target=str(target), options=options,
                     diagnostics={"seconds": elapsed / n_prob, "batch_seconds": elapsed, "batch_size": n_prob,
-                                 "stderr_max": res.stderr[p, :, :nw].max(-1).values.tolist()},
+                                 **sigma_diagnostics(res, p, nw)},
                 ))
+                if target == "tokens":
+                    out[-1].diagnostics["consistency"] = consistency_flags(out[-1])
+    warn_unconverged(labels, [e.converged for e in out], cfg.steps)
     return out[0] if single else out
+
+
+def consistency_flags(e: Explanation, rise: float = 0.5, word_rise: float = 1.0) -> list[dict[str, Any]]:
+    """Sharp rises of information from one layer to the next (whole-layer targets only).
+
+    Where layer l+1 reads only layer l (stacked encoders, LSTMs), layer l+1 cannot hold more of a word
+    than layer l (data processing): a rise of the mean information by more than ``rise`` nats per
+    dimension, or of a word's by more than ``word_rise``, means one of the two maps is not the minimiser
+    (or λ sits where the landscape is flat).  Returns one record per flagged pair of layers."""
+    flags: list[dict[str, Any]] = []
+    labels = list(e.layers)
+
+    def index(label: str) -> int | None:
+        if label == EMBEDDINGS:
+            return -1
+        if label.startswith("layer ") and label[6:].isdigit():
+            return int(label[6:])
+        return None
+
+    info = e.word_information
+    for a in range(len(labels) - 1):
+        ia, ib = index(labels[a]), index(labels[a + 1])
+        if ia is None or ib is None or ib != ia + 1:
+            continue
+        d_mean = float(info[a + 1].mean() - info[a].mean()) if info.shape[1] else 0.0
+        d_word = (info[a + 1] - info[a])
+        words = [e.words[i] for i in torch.nonzero(d_word > word_rise).flatten().tolist()]
+        if d_mean > rise or words:
+            flags.append({"from": labels[a], "to": labels[a + 1], "information_rise": round(d_mean, 4),
+                          "words": words})
+    return flags
