@@ -438,7 +438,8 @@ def explain(
             layer_modules=layer_modules, perturb_special=perturb_special, truncation=truncation,
             information_options={"rate": rate, "scale": scale, "regularization": regularization,
                                  "reference_texts": reference_texts, "n_reference": n_reference, "steps": steps,
-                                 "samples": samples, "tol": tol, "autocast": autocast})
+                                 "samples": samples, "tol": tol, "autocast": autocast,
+                                 "normalization": normalization})
     single = isinstance(text, (str, tuple))
     texts = [text] if single else list(text)
     if not texts:

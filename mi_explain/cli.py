@@ -94,6 +94,13 @@ def _positive_int(value: str) -> int:
     return x
 
 
+def _at_least_two(value: str) -> int:
+    x = _positive_int(value)
+    if x < 2:
+        raise argparse.ArgumentTypeError(f"{value} must be ≥ 2 (the error is measured from two halves of the draws)")
+    return x
+
+
 def _int(value: str) -> int:
     try:
         return int(value)
@@ -160,20 +167,23 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--rate", type=_positive_float, default=0.1, help="λ of Eq. 7 (default: 0.1)")
     est.add_argument("--scale", type=_positive_float, default=None,
                      help="upper bound for σ in embedding units (default: "
-                          f"{_estimator_default('max_sigma'):g} × the spread of the embedding matrix)")
+                          f"{_estimator_default('scale_factor'):g} × the spread of the embedding matrix)")
     est.add_argument("--regularization", type=_regularization, default=None, metavar="SIGMA_S",
                      help="σ_s: one number for all layers or comma-separated, one per layer (default: estimated "
                           "from --n-reference random-word copies of each text, or from --reference-file)")
     est.add_argument("--reference-file", default=None, metavar="FILE",
                      help="texts (same format as --text-file) whose hidden states give σ_s (default: none)")
-    est.add_argument("--n-reference", type=_positive_int, default=32,
+    est.add_argument("--n-reference", type=_at_least_two, default=32,
                      help="random-word copies of each text used for σ_s (default: 32)")
     est.add_argument("--steps", type=_positive_int, default=None,
                      help=f"cap on optimizer iterations (default: {_estimator_default('steps')})")
-    est.add_argument("--samples", type=_positive_int, default=None,
+    est.add_argument("--samples", type=_at_least_two, default=None,
                      help=f"noise draws per layer and iteration (default: {_estimator_default('samples')})")
     est.add_argument("--tol", type=_positive_float, default=None,
                      help=f"convergence: standard error of log σ (default: {_estimator_default('tol')})")
+    est.add_argument("--normalization", default="eq7", choices=["eq7", "element_mean"],
+                     help="data term of Eq. 7 divided by N·K·λ (eq7, the paper) or by D·λ (element_mean) "
+                          "(default: eq7)")
     est.add_argument("--seed", type=_int, default=0, help="random seed (default: 0)")
     run = p.add_argument_group("running")
     run.add_argument("--device", default=None,
@@ -296,7 +306,7 @@ def run_explain(args: argparse.Namespace) -> int:
                      steps=args.steps, samples=args.samples, tol=args.tol, seed=args.seed, device=device,
                      progress=False if args.quiet else None, max_batch=args.max_batch, batch_size=args.batch_size,
                      layer_modules=layer_modules, perturb_special=args.perturb_special, truncation=args.truncation,
-                     autocast=autocast)
+                     autocast=autocast, normalization=args.normalization)
     items = [result] if single else list(result)
     for e in items:
         e.options["model"] = args.model

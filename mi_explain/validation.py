@@ -129,6 +129,15 @@ def _device(v: object) -> None:
         raise ValueError(f"device {v!r} is not a device torch knows (e.g. 'cpu', 'cuda', 'cuda:1'): {err}") from err
 
 
+def _normalization(v: object) -> None:
+    from .estimator import NORMALIZATIONS
+
+    if not isinstance(v, str):
+        raise TypeError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {describe(v)}")
+    if v not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {v!r}")
+
+
 def _regularization(v: object) -> None:
     if v is None or _is_real(v) or torch.is_tensor(v) or isinstance(v, Mapping):
         return
@@ -143,7 +152,7 @@ def _common(a: Mapping[str, Any]) -> None:
         "rate": lambda v: _positive("rate", v),
         "scale": lambda v: _positive("scale", v, optional=True),
         "steps": lambda v: _int("steps", v, 1, optional=True),
-        "samples": lambda v: _int("samples", v, 1, optional=True),
+        "samples": lambda v: _int("samples", v, 2, optional=True),
         "tol": lambda v: _positive("tol", v, optional=True),
         "seed": lambda v: _int("seed", v),
         "max_batch": lambda v: _int("max_batch", v, 1, optional=True),
@@ -153,6 +162,7 @@ def _common(a: Mapping[str, Any]) -> None:
         "progress": lambda v: _flag("progress", v, optional=True),
         "regularization": _regularization,
         "prior_scale": lambda v: _positive("prior_scale", v, optional=True),
+        "normalization": _normalization,
     }
     for key, check in checks.items():
         if key in a:

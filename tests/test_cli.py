@@ -58,6 +58,8 @@ def _texts(tmp_path, name: str, content: str) -> str:
     (["--rate", "-1"], "argument --rate: -1 must be a positive"),
     (["--rate", "fast"], "'fast' is not a number"),
     (["--steps", "0"], "argument --steps: 0 must be ≥ 1"),
+    (["--samples", "1"], "argument --samples: 1 must be ≥ 2"),
+    (["--normalization", "mean"], "argument --normalization: invalid choice: 'mean'"),
     (["--seed", "x"], "argument --seed: 'x' is not an integer"),
     (["--target", "middle"], "argument --target: 'middle': use tokens, cls, first, last"),
     (["--method", "shap"], "argument --method: invalid choice: 'shap'"),
@@ -165,7 +167,7 @@ def test_help_gives_every_default():
                 continue
             assert "default" in action.help or "required" in action.help or action.dest == "file", (name, action.dest)
     helps = {a.dest: a.help for a in sub["explain"]._actions}
-    assert "1000 × the spread" in helps["scale"] and "runs/explain" in helps["out"]
+    assert "10 × the spread" in helps["scale"] and "runs/explain" in helps["out"]
 
 
 # ------------------------------------------------------------------------------ runs

@@ -55,6 +55,8 @@ def test_estimator_defaults_in_the_tables_are_true():
         for name in ("steps", "samples", "tol"):
             found = re.search(r"`None`: ([\d.]+)", documented[name][1])
             assert found and float(found.group(1)) == config[name], (heading, name)
+        found = re.search(r"`None`: ([\d.]+) ×", documented["scale"][1])
+        assert found and float(found.group(1)) == config["scale_factor"], heading
 
 
 def _options(command: str) -> dict[str, str]:
