@@ -2,7 +2,9 @@
 
 ``encode`` tokenizes (single texts or pairs), groups word pieces into words and marks special tokens
 and padding as not perturbed.  ``HFStates`` turns a model and captured layers into the ``phi_rows``
-function the estimator calls, and selects the target state of each layer.
+function every method calls, and selects the target state of each layer (``select_target``: all
+positions, the first or last one, a position, or the model's prediction: its logits or the logit of
+the class it predicts for the clean text).
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from torch import nn
 
 from .hooks import LayerCapture, LayerSpec
 
-__all__ = ["Encoded", "HFStates", "encode", "max_model_length", "select_target"]
+__all__ = ["HEAD_TARGETS", "Encoded", "HFStates", "encode", "max_model_length", "select_target"]
+
+#: targets that explain the model's output head instead of a layer: "logits" (the whole logit vector
+#: [C]; for a [B, T, V] language-model head, at the last real position) and "prediction" (the logit of
+#: the class the model predicts for the clean text, one number).
+HEAD_TARGETS = ("logits", "prediction")
 
 Text = str | tuple[str, str]
 
@@ -165,6 +172,8 @@ def select_target(hidden: torch.Tensor, mask: torch.Tensor, target: str | int) -
     b = torch.arange(hidden.shape[0], device=hidden.device)
     one = torch.ones(hidden.shape[0], 1, dtype=torch.bool, device=hidden.device)
     m = mask.to(hidden.device).bool()
+    if target in HEAD_TARGETS:  # a [B, T, V] head: the next-token prediction at the last real position
+        target = "last"
     if target == "tokens":
         return hidden, m
     if target in ("cls", "first"):
@@ -180,7 +189,8 @@ def select_target(hidden: torch.Tensor, mask: torch.Tensor, target: str | int) -
             raise IndexError(f"target position {target} is outside a text of {int(lengths.min())} tokens")
         first = m.float().argmax(1)
         return hidden[b, first + pos][:, None], one
-    raise ValueError(f"target must be 'tokens', 'cls', 'first', 'last' or an int position, got {target!r}")
+    raise ValueError("target must be 'tokens', 'cls', 'first', 'last', an int position, 'logits' or 'prediction', "
+                     f"got {target!r}")
 
 
 def _rnn_backward_allowed(model: nn.Module, device: torch.device):
@@ -202,6 +212,8 @@ class HFStates:
         self.target = target
         self.autocast = autocast
         self.capture = LayerCapture(self.specs)
+        #: [P] the class each text's clean prediction picks (target "prediction"; set by ``fix_prediction``).
+        self.classes: torch.Tensor | None = None
         cfg = getattr(model, "config", None)
         self.forward_kwargs = {"use_cache": False} if getattr(cfg, "use_cache", None) is not None else {}
 
@@ -221,11 +233,29 @@ class HFStates:
         with self.capture, _rnn_backward_allowed(self.model, dev):
             return self.capture.run(forward)
 
+    def fix_prediction(self, hidden: list[torch.Tensor]) -> None:
+        """For target "prediction": remember the class predicted from the clean logits ``hidden`` [P, C]."""
+        if self.target == "prediction":
+            rows = torch.arange(hidden[0].shape[0], device=hidden[0].device)
+            vec, _ = select_target(hidden[0].float(), self.encoded.attention_mask.to(rows.device), "logits")
+            self.classes = vec[:, 0].argmax(-1)
+
+    def target_vectors(self, h: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The explained vectors [B, T', H] of one captured state ``h`` of ``rows`` and their mask [B, T']."""
+        mask = self.encoded.attention_mask.to(h.device)[rows.to(h.device)]
+        vec, vmask = select_target(h, mask, self.target)
+        if self.target == "prediction":
+            if self.classes is None:
+                raise RuntimeError("target 'prediction' needs the clean prediction first (HFStates.fix_prediction)")
+            cls = self.classes.to(h.device)[rows.to(h.device)]
+            vec = vec.gather(-1, cls[:, None, None].expand(-1, vec.shape[1], 1))
+        return vec, vmask
+
     def states(self, hidden: list[torch.Tensor], rows: torch.Tensor) -> list[torch.Tensor]:
-        mask = self.encoded.attention_mask.to(rows.device)[rows]
+        """Flattened target states [B, T'·H] (zero at padding) of every captured layer."""
         out = []
         for h in hidden:
-            vec, vmask = select_target(h.float(), mask, self.target)
+            vec, vmask = self.target_vectors(h.float(), rows)
             out.append((vec * vmask[..., None]).reshape(vec.shape[0], -1))
         return out
 
@@ -235,9 +265,8 @@ class HFStates:
 
     def element_counts(self, hidden: list[torch.Tensor]) -> torch.Tensor:
         """[P, L]: real elements of each target state (the D of Eq. 7's mean)."""
-        mask = self.encoded.attention_mask
         cols = []
         for h in hidden:
-            _, vmask = select_target(h, mask.to(h.device), self.target)
-            cols.append(vmask.sum(1).float().cpu() * h.shape[-1])
+            vec, vmask = self.target_vectors(h, torch.arange(h.shape[0], device=h.device))
+            cols.append(vmask.sum(1).float().cpu() * vec.shape[-1])
         return torch.stack(cols, 1)

@@ -1,6 +1,6 @@
 r"""Word attributes (Guan et al., ICML 2019, Sec. 3.3, Eq. 8–9): which concepts of a word a layer uses.
 
-Given an :class:`~mi_explain.explanation.Explanation` (σ per layer and word), a word ``x_i`` of its
+Given an :class:`~mi_explain.Explanation` (σ per layer and word), a word ``x_i`` of its
 sentence and concepts ``c`` given as word lists, we compute for every layer
 
 * ``A_i   = log p(x_i|s) − E_{x'∈V} log p(x'|s)``          (Eq. 8: the word vs. random words)
@@ -86,10 +86,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .explanation import Explanation
 from .hooks import find_input_embeddings
+from .results import Explanation
 
-__all__ = ["ALL_WORDS", "WordAttributes", "plot_word_attributes", "vocabulary_words", "word_attributes"]
+__all__ = ["ALL_WORDS", "WordAttributes", "vocabulary_words", "word_attributes"]
 
 ALL_WORDS = "all words"
 _PREFIX = "a "  # a candidate word is tokenized as the second word of "a <word>"
@@ -250,56 +250,21 @@ class WordAttributes:
 
     def plot(self, ax=None, *, logy: bool = False, title: str | None = None, legend: bool = True):
         """r_i,c per layer, one line per concept (the paper's Fig. 8). Returns the Axes."""
-        return plot_word_attributes(self, ax=ax, logy=logy, title=title, legend=legend)
+        from .plotting import word_attributes
+
+        return word_attributes(self, ax=ax, logy=logy, title=title, legend=legend, all_words=ALL_WORDS)
 
     def save_plot(self, path, **kwargs) -> None:  # noqa: ANN001
-        import matplotlib.pyplot as plt
+        from .plotting import save_figure
 
         ax = self.plot(**kwargs)
         ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=150)
-        plt.close(ax.figure)
+        save_figure(ax.figure, path, dpi=150)
 
     def __repr__(self) -> str:
         ratio = f", max/min r={float(self.max_min_ratio()[0]):.3g}" if len(self.r) > 1 else ""
         return (f"WordAttributes(word={self.word!r}, position={self.position}, pieces={self.pieces}, "
                 f"layers={self.n_layers}, concepts={self.concepts}{ratio})")
-
-
-def plot_word_attributes(attrs: WordAttributes, ax=None, *, logy: bool = False, title: str | None = None,
-                         legend: bool = True):
-    """Line plot of r_i,c (nats) per layer, one line per concept, legend ordered from the largest r to the
-    smallest; "all words" (r = A_i) dashed grey; layers whose σ sits at its upper bound get hollow markers.
-    The title gives the word and the max/min ratio of r over concepts."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.0, 3.8))
-    x = np.arange(attrs.n_layers)
-    bound = np.asarray(attrs.at_bound, dtype=bool)
-    for c in attrs.ranking():
-        y = np.asarray(attrs.r[c], dtype=float)
-        style = {"color": "0.45", "linestyle": "--"} if c == ALL_WORDS else {}
-        (line,) = ax.plot(x, y, marker="o", label=c, **style)
-        if bound.any():
-            ax.plot(x[bound], y[bound], marker="o", linestyle="none", markerfacecolor="white",
-                    markeredgecolor=line.get_color())
-    ax.set_xticks(x)
-    many = attrs.n_layers > 8 or any(len(s) > 10 for s in attrs.layers)
-    ax.set_xticklabels(attrs.layers, rotation=45 if many else 0, ha="right" if many else "center")
-    ax.set_xlabel("layer")
-    ax.set_ylabel("$r_{i,c}$ (nats)")
-    if logy:
-        ax.set_yscale("log")
-    if title is None:
-        title = f"“{attrs.word}”"
-        if len(attrs.r) > 1:
-            title += f"   max/min r = {float(np.nanmax(attrs.max_min_ratio())):.3g}"
-    ax.set_title(title, loc="left")
-    ax.grid(alpha=0.3)
-    if legend:
-        ax.legend(frameon=False, fontsize=8)
-    return ax
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 import os
 import random
 import time
@@ -34,9 +33,10 @@ import torch
 from transformers import TrainerCallback
 
 from .adapters import _check_text
-from .api import explain
+from .driver import explain
 from .hooks import frozen
 from .information import layer_information
+from .methods import method_options
 
 __all__ = [
     "HISTORY_FILE",
@@ -52,11 +52,6 @@ logger = logging.getLogger(__name__)
 
 HISTORY_FILE = "mi_history.csv"
 PLOT_FILE = "mi_information.png"
-_PLOT_VALUES = {
-    "information": "information (nats/dim)",
-    "conditional_entropy": "H(X|S) (nats/sentence)",
-    "conditional_entropy_per_dim": "H(X|S) (nats/dim)",
-}
 #: explain() arguments the callback sets itself.
 _RESERVED = {"model", "tokenizer", "text", "layers"}
 #: the probe's explain() defaults: a corpus mean over hundreds of words needs no 5 % precision per word
@@ -185,7 +180,8 @@ class MICallback(TrainerCallback):
         if explain_options.get("method", "information") != "information":
             raise ValueError("MICallback measures information (Eq. 1–2): method must be 'information', "
                              f"got {explain_options['method']!r}")
-        known = set(inspect.signature(explain).parameters) - _RESERVED
+        known = (set(inspect.signature(explain).parameters) - _RESERVED - {"options"}) | set(
+            method_options("information"))
         unknown = sorted(set(explain_options) - known)
         if unknown:
             raise TypeError(f"unknown explain option(s) {unknown}; known: {sorted(known)}")
@@ -371,40 +367,14 @@ def plot_training_information(
     spread between texts suggests).  ncols: panels per row.  path: where to save the PNG.
     Returns the matplotlib ``Figure`` (built without pyplot, so it is safe to call from a training loop).
     """
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
+    from .plotting import TRAINING_VALUES, training_information
 
-    if value not in _PLOT_VALUES:
-        raise ValueError(f"value must be one of {sorted(_PLOT_VALUES)}, got {value!r}")
+    if value not in TRAINING_VALUES:
+        raise ValueError(f"value must be one of {sorted(TRAINING_VALUES)}, got {value!r}")
     if not histories:
         raise ValueError("histories is empty: nothing to plot")
-    frames = {str(name): load_history(h) for name, h in histories.items()}
-    n = len(frames)
-    ncols = min(n, 3) if ncols is None else max(1, int(ncols))
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(5.0 * ncols, 3.6 * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    cmap = colormaps["viridis"]
-    for ax, (name, frame) in zip(axes, frames.items()):
-        if value not in frame.columns:
-            raise ValueError(f"history {name!r} has no column {value!r}")
-        layers = frame.drop_duplicates("layer_index").sort_values("layer_index")["layer"].tolist()
-        for i, layer in enumerate(layers):
-            rows = frame[frame["layer"] == layer]
-            x, y = rows["step"].to_numpy(float), rows[value].to_numpy(float)
-            color = cmap(i / max(len(layers) - 1, 1) * 0.9)
-            ax.plot(x, y, marker="o" if len(x) <= 30 else None, markersize=3, color=color, label=str(layer))
-            if band and value == "information" and "information_sem" in rows.columns:
-                se = rows["information_sem"].to_numpy(float)
-                if np.isfinite(se).any():
-                    ax.fill_between(x, y - se, y + se, color=color, alpha=0.15, linewidth=0)
-        ax.set_title(name, loc="left")
-        ax.set_xlabel("training step")
-        ax.set_ylabel(_PLOT_VALUES[value])
-        ax.grid(alpha=0.3)
-        ax.legend(frameon=False, fontsize=7, ncols=2 if len(layers) > 8 else 1)
-    for ax in axes[n:]:
-        ax.set_visible(False)
+    fig = training_information({str(name): load_history(h) for name, h in histories.items()}, value=value,
+                               ncols=ncols, band=band)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=130)

@@ -32,7 +32,7 @@ from .cli_checks import (
 __all__ = ["PACKAGED", "UsageError", "build_parser", "load_model", "main", "resolve_model_path"]
 
 METHODS = ("information", "gradient", "integrated_gradients", "perturbation", "lrp")
-TARGETS = ("tokens", "cls", "first", "last")
+TARGETS = ("tokens", "cls", "first", "last", "logits", "prediction")
 EXIT_USAGE = 2
 #: words of API messages → the command line's options
 _API_TO_CLI = {"truncation=True": "--truncation", "layer_modules=[...]": "--layer-modules",
@@ -155,14 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated submodule names to use as the layers, e.g. encoder.layer.0,encoder.layer.5 "
                           "(default: discovered)")
     opt.add_argument("--target", default="tokens", type=_target,
-                     help="the state explained: tokens (all positions), cls/first, last, or an int position "
-                          "(default: tokens)")
+                     help="the state explained: tokens (all positions), cls/first, last, an int position, or the "
+                          "model's head: logits, prediction (default: tokens)")
     opt.add_argument("--granularity", default="word", choices=["word", "token"],
                      help="one σ per word, or per word piece (default: word)")
     opt.add_argument("--perturb-special", action="store_true",
                      help="also perturb special tokens such as [CLS] and [SEP] (default: off)")
     opt.add_argument("--truncation", action="store_true",
                      help="cut texts longer than the model accepts instead of stopping (default: off)")
+    opt.add_argument("--max-length", type=_positive_int, default=None,
+                     help="the longest input in tokens (default: the model's maximum)")
+    opt.add_argument("--prior-scale", type=_positive_float, default=None,
+                     help="the embedding spread information is measured against (default: std of the input "
+                          "embedding matrix)")
     est = p.add_argument_group("the estimator (information method)")
     est.add_argument("--rate", type=_positive_float, default=0.1, help="λ of Eq. 7 (default: 0.1)")
     est.add_argument("--scale", type=_positive_float, default=None,
@@ -173,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "from --n-reference random-word copies of each text, or from --reference-file)")
     est.add_argument("--reference-file", default=None, metavar="FILE",
                      help="texts (same format as --text-file) whose hidden states give σ_s (default: none)")
-    est.add_argument("--n-reference", type=_at_least_two, default=32,
-                     help="random-word copies of each text used for σ_s (default: 32)")
+    est.add_argument("--n-reference", type=_at_least_two, default=None,
+                     help="random-word copies of each text used for σ_s (default: 32 for models, 64 for functions)")
     est.add_argument("--steps", type=_positive_int, default=None,
                      help=f"cap on optimizer iterations (default: {_estimator_default('steps')})")
     est.add_argument("--samples", type=_at_least_two, default=None,
@@ -196,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="mixed precision in the forward passes (default: auto = on for CUDA, off otherwise)")
     run.add_argument("--quiet", action="store_true", help="no progress bar (default: off)")
     out = p.add_argument_group("output")
-    out.add_argument("--value", default=None, choices=["sigma", "information", "entropy", "saliency"],
-                     help="what the CSV, figure and HTML show (default: sigma; saliency for the baselines)")
+    out.add_argument("--value", default=None, choices=["sigma", "information", "entropy", "scores"],
+                     help="what the CSV, figure and HTML show (default: sigma; scores for the baselines)")
     out.add_argument("--out", default="runs/explain", metavar="DIR", help="output folder (default: runs/explain)")
 
     s = sub.add_parser("show", parents=[common], help="re-render a saved explanation as a table, HTML or PNG",
@@ -206,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", metavar="FILE", help="explanation.json, or a .jsonl file of explanations")
     s.add_argument("--as", dest="fmt", default="table", choices=["table", "html", "png"],
                    help="print a table, or write an HTML page or a PNG heatmap (default: table)")
-    s.add_argument("--value", default=None, choices=["sigma", "information", "entropy", "saliency"],
-                   help="the value shown (default: sigma; saliency for the baselines)")
+    s.add_argument("--value", default=None, choices=["sigma", "information", "entropy", "scores"],
+                   help="the value shown (default: sigma; scores for the baselines)")
     s.add_argument("--out", default=None, metavar="PATH",
                    help="file to write for html/png (default: FILE with the suffix .html or .png)")
 
@@ -256,13 +261,13 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, bool]:
 def _value(args: argparse.Namespace, method: str) -> str:
     if method == "information":
         value = args.value or "sigma"
-        if value == "saliency":
-            raise UsageError("--value saliency is for the baselines; the information method has sigma, "
+        if value == "scores":
+            raise UsageError("--value scores is for the baselines; the information method has sigma, "
                              "information and entropy")
         return value
-    value = args.value or "saliency"
-    if value != "saliency":
-        raise UsageError(f"--value {value} is defined only for --method information; use --value saliency")
+    value = args.value or "scores"
+    if value != "scores":
+        raise UsageError(f"--value {value} is defined only for --method information; use --value scores")
     return value
 
 
@@ -279,12 +284,22 @@ def run_explain(args: argparse.Namespace) -> int:
     """``mi-explain explain``: check everything, load the model, explain, write the files."""
     texts, single = _inputs(args)
     value = _value(args, args.method)
+    information = {"rate": (args.rate, 0.1), "scale": (args.scale, None), "regularization": (args.regularization, None),
+                   "n_reference": (args.n_reference, None), "steps": (args.steps, None),
+                   "samples": (args.samples, None), "tol": (args.tol, None),
+                   "normalization": (args.normalization, "eq7"), "reference_file": (args.reference_file, None)}
+    if args.method != "information":
+        changed = ["--" + k.replace("_", "-") for k, (v, d) in information.items() if v != d]
+        if changed:
+            raise UsageError(f"{', '.join(changed)} apply only to --method information, not to {args.method}")
+    options = {k: v for k, (v, _) in information.items() if k != "reference_file"} \
+        if args.method == "information" else {}
     reference = read_texts(args.reference_file, "--reference-file") if args.reference_file else None
     out = check_out_dir(args.out)
     device = check_device(args.device)
     path = check_model(args.model)
 
-    from .api import explain
+    from .driver import explain
 
     if args.quiet:
         from transformers.utils import logging as hf_logging
@@ -301,12 +316,10 @@ def run_explain(args: argparse.Namespace) -> int:
                              "e.g. encoder.layer.0") from err
     autocast = {"auto": None, "on": True, "off": False}[args.autocast]
     result = explain(model, tokenizer, texts, method=args.method, layers=args.layers, target=args.target,
-                     granularity=args.granularity, rate=args.rate, scale=args.scale,
-                     regularization=args.regularization, reference_texts=reference, n_reference=args.n_reference,
-                     steps=args.steps, samples=args.samples, tol=args.tol, seed=args.seed, device=device,
+                     granularity=args.granularity, reference_texts=reference, seed=args.seed, device=device,
                      progress=False if args.quiet else None, max_batch=args.max_batch, batch_size=args.batch_size,
                      layer_modules=layer_modules, perturb_special=args.perturb_special, truncation=args.truncation,
-                     autocast=autocast, normalization=args.normalization)
+                     autocast=autocast, max_length=args.max_length, prior_scale=args.prior_scale, **options)
     items = [result] if single else list(result)
     for e in items:
         e.options["model"] = args.model
@@ -354,8 +367,8 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def _load_any(path: Path) -> list[Any]:
     """Every explanation in ``path`` (.json: one; .jsonl: all), as the class of its method."""
-    from .explanation import read_jsonl
-    from .methods.base import SaliencyExplanation, load_explanation
+    from .results import Explanation
+    from .results.io import read_jsonl
 
     if not path.is_file():
         raise UsageError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
@@ -363,16 +376,15 @@ def _load_any(path: Path) -> list[Any]:
         items = read_jsonl(path)
         if not items:
             raise UsageError(f"{path}: no explanations in the file")
-        return [SaliencyExplanation.from_dict(e.to_dict()) if e.options.get("method", "information") != "information"
-                else e for e in items]
-    return [load_explanation(path)]
+        return items
+    return [Explanation.load(path)]
 
 
 def run_show(args: argparse.Namespace) -> int:
     """``mi-explain show FILE``: print a table, or write HTML or PNG."""
     path = Path(args.file)
     items = _load_any(path)
-    method = str(items[0].options.get("method", "information"))
+    method = str(items[0].method)
     value = _value(args, method)
     if args.fmt == "table":
         import pandas as pd

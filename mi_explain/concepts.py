@@ -32,7 +32,7 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 
-__all__ = ["CONCEPT_SETS", "load_concepts", "pos_concepts", "sentiment_concepts"]
+__all__ = ["CONCEPT_SETS", "fig8_concepts", "load_concepts", "pos_concepts", "sentiment_concepts"]
 
 CONCEPT_SETS: dict[str, str] = {
     "sentiment": "positive / negative words of the VADER lexicon (vaderSentiment==3.3.2, MIT), |valence| ≥ threshold",
@@ -98,6 +98,22 @@ def pos_concepts() -> dict[str, list[str]]:
         if len(open_cats) == 1:
             out[_POS_NAMES[next(iter(open_cats))]].append(word)
     return {name: sorted(words) for name, words in out.items()}
+
+
+def fig8_concepts() -> dict[str, list[str]]:
+    """The concepts of our Fig. 8: negative, "negative noun" (negative ∩ noun: nouns of negative emotions and
+    states, the closest to the paper's "negative emotion"), positive, noun, verb, adjective, adverb."""
+    c = load_concepts("all")
+    nouns = set(c["noun"])
+    return {
+        "negative": c["negative"],
+        "negative noun": [w for w in c["negative"] if w in nouns],
+        "positive": c["positive"],
+        "noun": c["noun"],
+        "verb": c["verb"],
+        "adjective": c["adjective"],
+        "adverb": c["adverb"],
+    }
 
 
 def load_concepts(name: str = "all", **options) -> dict[str, list[str]]:

@@ -88,15 +88,15 @@ class EstimatorConfig:
 
     rate: float = 0.1
     scale: float | None = None
-    scale_factor: float = 10.0
+    scale_factor: float = 3.0
     samples: int = 8
     steps: int = 300
-    tol: float = 0.02
+    tol: float = 0.015
     max_step: float = 2.0
     init: float = 0.01
     min_sigma: float = 1e-4
     switch: float = 0.3
-    dither: float = 0.1
+    dither: float = 0.15
     min_average: int = 3
     normalization: str = "eq7"
     basin_check: bool = True
@@ -386,6 +386,7 @@ def optimize_sigma(
     n_avg, u_ref = zeros.clone(), zeros.clone()
     s_a, s_var, s_ka, s_k, s_k2, s_w, s_wa, s_w2v = (zeros.clone() for _ in range(8))
     s_d, s_d2, s_l, s_dl, s_l2 = (zeros.clone() for _ in range(5))  # regression of log a_k on u_k - u_ref
+    s_used = torch.full_like(zeros, 2.0)  # the slope behind each word's standard error
     center = u.clone()  # the estimate; inside a window the iterate is dithered around it by ±dither
     recent = u[..., None].repeat(1, 1, 1, 4)  # the last four iterates (movement test)
     push_hi = torch.zeros_like(zeros, dtype=torch.long)
@@ -491,7 +492,8 @@ def optimize_sigma(
                 avg_u = torch.where(a_ok, u_ref + (log_gain - torch.log(a_est.clamp_min(1e-30))) / slope,
                                     u + cfg.max_step)
                 target = torch.where(n_avg > 0, avg_u, search_u)
-                u_new = torch.minimum(torch.maximum(u + (target - u).clamp(-cfg.max_step, cfg.max_step), lo), hi)
+                u_new = torch.minimum(torch.maximum(center + (target - center).clamp(-cfg.max_step, cfg.max_step), lo),
+                                      hi)
                 # trend of the window's estimates: restart the window when they still move
                 sxx = (s_k2 - s_k.pow(2) / nn).clamp_min(1e-12)
                 beta = (s_ka - s_k * a_bar) / sxx
@@ -499,7 +501,7 @@ def optimize_sigma(
                 to_u = (nn - 1) / (slope * a_bar.abs().clamp_min(1e-30))
                 trend = beta * to_u
                 trend_se = se_beta * to_u
-                restart = inwin & (n_avg >= 6) & (trend.abs() > 3 * trend_se) & (trend.abs() > 2 * cfg.tol)
+                restart = inwin & (n_avg >= 8) & (trend.abs() > 4 * trend_se) & (trend.abs() > 2 * cfg.tol)
                 # the slope actually seen in the window (log a_k against u_k; the iterate is dithered so
                 # that it is identified): the standard error of log σ uses its lower confidence limit,
                 # since an error in G maps to an error in log σ divided by the slope
@@ -510,8 +512,11 @@ def optimize_sigma(
                 b = cov_dl / var_d.clamp_min(1e-12)
                 res_var = (var_l - b * cov_dl).clamp_min(0)
                 b_se = (res_var / ((n_r - 2).clamp_min(1) * var_d.clamp_min(1e-12))).sqrt()
-                seen = torch.where(var_d > 1e-6, slope + b, slope)
-                s_low = torch.where(var_d > 1e-6, (seen - b_se).clamp(0.1, 4.0), torch.full_like(slope, 0.1))
+                seen = slope + b
+                # measured to ±50 %: its lower confidence limit; otherwise the slope learnt while searching
+                informative = (var_d > 1e-6) & (b_se < 0.5 * seen.abs())
+                s_low = torch.where(informative, (seen - b_se).clamp(0.1, 4.0), slope)
+                s_used = torch.where(upd, s_low, s_used)
                 se_u = s_w2v.sqrt() / s_w.clamp_min(1e-30) / (s_low * a_est.abs().clamp_min(1e-30))
                 stderr = torch.where(upd, torch.where((n_avg >= cfg.min_average) & a_ok, se_u,
                                                       torch.full_like(se_u, float("inf"))), stderr)
@@ -520,9 +525,9 @@ def optimize_sigma(
                 prev_lg = torch.where(upd & pos, lg, prev_lg)
                 has_prev = has_prev | (upd & pos)
                 prev_dir = torch.where(upd, direction, prev_dir)
-                push_hi = torch.where(upd, torch.where((u >= hi - 1e-6) & (target >= hi - 1e-6), push_hi + 1, 0),
+                push_hi = torch.where(upd, torch.where((center >= hi - 1e-6) & (target >= hi - 1e-6), push_hi + 1, 0),
                                       push_hi)
-                push_lo = torch.where(upd, torch.where((u <= lo + 1e-6) & (target <= lo + 1e-6), push_lo + 1, 0),
+                push_lo = torch.where(upd, torch.where((center <= lo + 1e-6) & (target <= lo + 1e-6), push_lo + 1, 0),
                                       push_lo)
                 center = torch.where(upd, u_new, center)
                 dith = torch.where((n_avg > 0) & (step % 2 == 0), cfg.dither, -cfg.dither)
@@ -531,7 +536,7 @@ def optimize_sigma(
                 recent = torch.where(upd[..., None], torch.cat([recent[..., 1:], center[..., None]], -1), recent)
                 drift = torch.where(upd, (recent[..., -1] - recent[..., 0]).abs(), drift)
                 # a window that still moves, or whose estimate left it, starts again from the iterate
-                left = inwin & ((avg_u - u_ref).abs() > 2.0)
+                left = inwin & ((avg_u - u_ref).abs() > 3.0)
                 reset = restart | left
                 n_restart = n_restart + reset.long()
                 for t in (n_avg, s_a, s_var, s_ka, s_k, s_k2, s_w, s_wa, s_w2v, s_d, s_d2, s_l, s_dl, s_l2):
@@ -543,9 +548,9 @@ def optimize_sigma(
                 conv = torch.where(upd, interior | at_edge, conv) | ~wmask | fixed
                 finished = active & conv.all(-1)
                 if bool(finished.any()):
+                    window = (n_avg, s_a, s_var, s_ka, s_k, s_k2, s_w, s_wa, s_w2v, s_d, s_d2, s_l, s_dl, s_l2)
                     _finish_states(ctx, finished, cfg, center, hi, lo, gain, fixed, conv, rounds, done, z_check,
-                                   (n_avg, s_a, s_var, s_ka, s_k, s_k2, s_w, s_wa, s_w2v, s_d, s_d2, s_l, s_dl, s_l2), push_hi,
-                                   step_cap, wmask)
+                                   window, push_hi, step_cap, wmask)
                     u = torch.where(finished[..., None], center, u)
                 active = active & ~done
                 frac = float(conv[wmask].float().mean()) if bool(wmask.any()) else 1.0
@@ -576,7 +581,7 @@ def optimize_sigma(
                        drift=torch.where(wmask & ~at_bound & torch.isfinite(drift), drift, 0.0),
                        converged=converged, objective=objective, objective_se=data_se, data=data_mean,
                        steps=step, rounds=rounds, upper=torch.exp(hi[:, :, 0]), history=history,
-                       restarts=n_restart, slope=slope)
+                       restarts=n_restart, slope=s_used)
 
 
 def _finish_states(ctx: _Ctx, finished: torch.Tensor, cfg: EstimatorConfig, u: torch.Tensor, hi: torch.Tensor,

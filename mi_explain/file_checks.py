@@ -17,9 +17,12 @@ __all__ = ["ExplanationFileError", "REQUIRED_FIELDS", "check_fields", "decode", 
 
 T = TypeVar("T")
 
-#: fields every saved explanation has (others — text, segments, target, options, diagnostics — are optional)
-REQUIRED_FIELDS = ("format", "words", "layers", "sigma", "tokens", "token_to_word", "pieces", "embedding_dim",
-                   "prior_scale", "objective", "converged", "at_bound", "steps", "regularization")
+#: fields every saved result has (the maps depend on the method: sigma/at_bound/regularization for information,
+#: scores for baselines; text, segments, target, options, diagnostics are optional)
+REQUIRED_FIELDS = ("format", "words", "layers", "tokens", "token_to_word", "pieces", "embedding_dim", "prior_scale",
+                   "steps", "objective", "converged")
+_MAPS = ("sigma", "at_bound", "scores")  # [n_layers, n_words]
+_PER_LAYER = ("objective", "converged", "regularization")  # [n_layers]
 _LOAD_HINT = "a file of one explanation (Explanation.save) is read with Explanation.load(path)"
 _JSONL_HINT = ("this looks like a JSON-lines file of several explanations: read it with "
                "mi_explain.explanation.read_jsonl(path)")
@@ -49,7 +52,7 @@ def check_fields(d: Any, where: str) -> None:
         if not isinstance(d[key], list):
             raise ExplanationFileError(f"{where}: field {key!r} must be a list, got {type(d[key]).__name__}")
     n_layers, n_words = len(d["layers"]), len(d["words"])
-    for key in ("sigma", "at_bound"):
+    for key in (k for k in _MAPS if k in d):
         rows = _rows(d[key])
         got = ("not a list" if rows is None else
                f"{len(rows)} rows of lengths {sorted({len(r) if isinstance(r, list) else -1 for r in rows})}")
@@ -57,7 +60,7 @@ def check_fields(d: Any, where: str) -> None:
             raise ExplanationFileError(
                 f"{where}: field {key!r} must be {n_layers} rows (one per layer) of {n_words} values "
                 f"(one per word), got {got}")
-    for key in ("objective", "converged", "regularization"):
+    for key in (k for k in _PER_LAYER if k in d):
         rows = _rows(d[key])
         if rows is None or len(rows) != n_layers:
             got = "not a list" if rows is None else f"{len(rows)} values"

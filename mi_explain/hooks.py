@@ -2,14 +2,16 @@
 
 ``find_layers`` finds the repeated layer modules of any ``transformers`` model (the encoder/decoder
 ``ModuleList``: ``bert.encoder.layer``, ``transformer.h``, ``distilbert.transformer.layer`` …).
-``LayerCapture`` records their outputs during a forward pass and stops the pass once every requested
-layer has run.  ``frozen`` puts a model in eval mode without parameter gradients and restores
+``layer_specs`` turns the user's ``layers`` / ``layer_modules`` (a module's output, or its input with
+``(module, "input")``) into capture specs; ``output_spec`` captures the model's own output (its logits).
+``LayerCapture`` records the states during a forward pass and stops the pass once every requested
+state has been seen.  ``frozen`` puts a model in eval mode without parameter gradients and restores
 ``requires_grad``, train/eval flags and hooks exactly, also when an error is raised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 
 __all__ = ["EMBEDDINGS", "LayerSpec", "LayerCapture", "StopForward", "find_input_embeddings", "find_layers",
-           "frozen", "hidden_from_output"]
+           "frozen", "hidden_from_output", "layer_specs", "output_spec"]
 
 #: label of the extra row "input of the first layer" (embeddings after position/type/LayerNorm).
 EMBEDDINGS = "embeddings"
@@ -29,12 +31,14 @@ class StopForward(Exception):
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One explained state: a module and whether its input (``pre``) or output is captured."""
+    """One explained state: a module and whether its input (``pre``) or output is captured; ``key``: the
+    field of the output to take (e.g. ``"logits"`` of a model's output), None: the hidden-state tensor."""
 
     label: str
     name: str
     module: nn.Module
     pre: bool = False
+    key: str | None = None
 
 
 def find_input_embeddings(model: nn.Module) -> nn.Embedding:
@@ -116,6 +120,97 @@ def hidden_from_output(output: object) -> torch.Tensor:
     raise TypeError(f"cannot find a hidden-state tensor in a layer output of type {type(output).__name__}")
 
 
+def _field(output: object, key: str) -> torch.Tensor:
+    value = output.get(key) if isinstance(output, dict) else getattr(output, key, None)
+    if not torch.is_tensor(value):
+        raise TypeError(f"the model's output ({type(output).__name__}) has no tensor field {key!r}: "
+                        "does the model have a head (e.g. *ForSequenceClassification)?")
+    return value
+
+
+ModuleChoice = nn.Module | tuple[nn.Module, str]
+
+
+def _resolve_modules(model: nn.Module, layer_modules: Sequence[ModuleChoice] | Mapping[str, ModuleChoice]
+                     ) -> list[tuple[str, nn.Module, bool, str | None]]:
+    """(qualified name, module, capture its input?, label or None) for each entry of ``layer_modules``."""
+    labels: list[str | None]
+    if isinstance(layer_modules, Mapping):
+        labels, mods = [str(k) for k in layer_modules], list(layer_modules.values())
+    else:
+        mods = list(layer_modules)
+        labels = [None] * len(mods)
+    if not mods:
+        raise ValueError("layer_modules must be a non-empty list of torch.nn.Module or (module, 'input'|'output')")
+    names = {id(m): n for n, m in model.named_modules()}
+    found = []
+    for i, item in enumerate(mods):
+        module, where = (item if isinstance(item, tuple) else (item, "output"))
+        if not isinstance(module, nn.Module):
+            raise ValueError(f"layer_modules[{i}] must be a torch.nn.Module or (module, 'input'|'output'), "
+                             f"got {type(module).__name__}")
+        if where not in ("input", "output"):
+            raise ValueError(f"layer_modules[{i}]: capture {where!r} is neither 'input' nor 'output'")
+        if id(module) not in names:
+            raise ValueError(f"layer_modules[{i}] ({type(module).__name__}) is not a submodule of the model")
+        found.append((names[id(module)], module, where == "input", labels[i]))
+    return found
+
+
+def layer_specs(
+    model: nn.Module,
+    layers: Sequence[int | str] | int | str | None = None,
+    layer_modules: Sequence[ModuleChoice] | Mapping[str, ModuleChoice] | None = None,
+) -> list[LayerSpec]:
+    """Resolve ``layers`` (None: all; ints index the layer modules from 0, negatives from the end;
+    ``"embeddings"`` is the input of the first layer) into capture specs, in forward order.
+
+    layer_modules: the modules to index instead of :func:`find_layers`' list; an entry ``(module,
+    "input")`` captures what the module receives (e.g. a classifier's input), a bare module its output;
+    a dict ``{label: module or (module, "input")}`` also names the rows.
+    """
+    if layer_modules is not None:
+        found = _resolve_modules(model, layer_modules)
+    else:
+        found = [(name, m, False, None) for name, m in find_layers(model)]
+    n = len(found)
+    if layers is None:
+        wanted: list[int | str] = list(range(n))
+    elif isinstance(layers, (int, str)):
+        wanted = [layers]
+    else:
+        wanted = list(layers)
+    if not wanted:
+        raise ValueError("layers is empty: nothing to explain")
+    specs, seen = [], set()
+    for item in wanted:
+        if isinstance(item, str):
+            if item != EMBEDDINGS:
+                raise ValueError(f"unknown layer {item!r}: use an int in [-{n}, {n}) or {EMBEDDINGS!r}")
+            key: int = -1
+            spec = LayerSpec(EMBEDDINGS, f"{found[0][0]} (input)", found[0][1], pre=True)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not -n <= item < n:
+                raise IndexError(f"layer index {item} out of range: the model has {n} layers (0…{n - 1})")
+            key = item % n
+            name, module, pre, given = found[key]
+            label = given or (f"{name} (input)" if pre else f"layer {key}")
+            spec = LayerSpec(label, f"{name} (input)" if pre else name, module, pre=pre)
+        else:
+            raise TypeError(f"layers must hold ints or {EMBEDDINGS!r}, got {item!r}")
+        if key in seen:
+            raise ValueError(f"layer {item!r} requested twice")
+        seen.add(key)
+        specs.append((key, spec))
+    return [s for _, s in sorted(specs, key=lambda t: t[0])]
+
+
+def output_spec(model: nn.Module, label: str = "logits") -> LayerSpec:
+    """Capture the model's own output field ``logits`` (models with a head: *ForSequenceClassification,
+    *ForCausalLM, ...)."""
+    return LayerSpec(label, "(model output).logits", model, pre=False, key="logits")
+
+
 class LayerCapture:
     """Forward hooks that store the hidden state of each spec and stop the pass after the last one.
 
@@ -141,8 +236,8 @@ class LayerCapture:
                     self._record(idx, hidden_from_output(value))
                 handle = spec.module.register_forward_pre_hook(pre_hook, with_kwargs=True)
             else:
-                def hook(_m, _args, output, idx=idx):  # noqa: ANN001
-                    self._record(idx, hidden_from_output(output))
+                def hook(_m, _args, output, idx=idx, key=spec.key):  # noqa: ANN001
+                    self._record(idx, hidden_from_output(output) if key is None else _field(output, key))
                 handle = spec.module.register_forward_hook(hook)
             self._handles.append(handle)
         return self

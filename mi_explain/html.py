@@ -249,25 +249,23 @@ _INFORMATION_VIEWS: dict[str, dict[str, Any]] = {
 
 
 def explanation_html(e: Any, value: str | None = None, full_page: bool = True) -> str:
-    """HTML of an Explanation (``value``: "sigma", "information" or "entropy"; default "information") or of
-    a baseline's saliency map (``options["method"]`` other than "information"; value "saliency")."""
-    method = str(e.options.get("method", "information"))
+    """HTML of a result: an Explanation (``value``: "sigma", "information" or "entropy"; default
+    "information") or a baseline's SaliencyExplanation (value "scores"; "saliency" is accepted too)."""
+    method = str(getattr(e, "method", None) or e.options.get("method", "information"))
     if method == "information":
         value = value or "information"
         if value not in _INFORMATION_VIEWS:
             raise ValueError(f"unknown value {value!r}; valid values: {', '.join(_INFORMATION_VIEWS)}")
         view = dict(_INFORMATION_VIEWS[value])
-        note = "σ at its upper bound: the layer discards the word"
+        at_bound, note = e.at_bound, "σ at its upper bound: the layer discards the word"
+        unconverged_note = "not converged (standard error of log σ above tol)"
     else:
-        value = value or "saliency"
-        label = e.options.get("saliency_label") or "saliency"
-        view = {"value_name": str(label), "unit": "", "important": "large",
-                "log_scale": False, "fmt": ".2g"}
-        note = "at the bound"
+        value = "scores" if value in (None, "saliency") else value
+        label = e.options.get("saliency_label") or "score"
+        view = {"value_name": str(label), "unit": "", "important": "large", "log_scale": False, "fmt": ".2g"}
+        at_bound, note, unconverged_note = getattr(e, "at_bound", None), "at the bound", "not converged"
     return render(
-        e.words, e.layers, e.values(value), at_bound=e.at_bound, at_bound_note=note,
-        unconverged=[not bool(c) for c in e.converged.tolist()],
-        unconverged_note="not converged (standard error of log σ above tol)" if method == "information"
-        else "not converged",
-        separators=e._separators(), model=str(e.options.get("model") or "") or None, method=method,
+        e.words, e.layers, e.values(value), at_bound=at_bound, at_bound_note=note,
+        unconverged=[not bool(c) for c in e.converged.tolist()], unconverged_note=unconverged_note,
+        separators=e.separators(), model=str(e.options.get("model") or "") or None, method=method,
         target=str(e.target), text=e.text, full_page=full_page, **view)

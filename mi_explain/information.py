@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .explanation import Explanation
+from .results import Explanation
 
 __all__ = ["corpus_information", "layer_information", "sentence_entropy"]
 
@@ -64,7 +64,7 @@ def corpus_information(explanations: Sequence[Explanation]):
 def layer_information(model: torch.nn.Module, tokenizer: Any, texts: Sequence, **explain_options: Any):
     """Explain ``texts`` (batched) with :func:`mi_explain.explain` and return :func:`corpus_information`
     of the result; ``explain_options`` are passed on (layers, target, rate, reference_texts, …)."""
-    from .api import explain
+    from .driver import explain
 
     texts = list(texts)
     if not texts:

@@ -6,8 +6,8 @@ the four words a, b, c, d.  The encoder reads x₁ … x_n <eos>; the decoder is
 attentional state h̃_t = tanh(W_c [c_t; h_t]) (c_t: attention context over the encoder, h_t: the top
 decoder LSTM state), from which the output layer predicts y_t.
 
-:func:`reverse_phi` exposes the model to :func:`mi_explain.explain_function` (and the baselines'
-``explain_function_with``): the explained input is every fed word — encoder words, <eos>, <sos> and the
+:func:`reverse_phi` exposes the model to :func:`mi_explain.explain_function` (with any method:
+``method=``): the explained input is every fed word — encoder words, <eos>, <sos> and the
 decoder inputs — as one sequence of embeddings, and phi returns one state per decoder step (a dict), so
 all steps are explained in one batched run.
 """

@@ -18,7 +18,7 @@ import torch
 __all__ = ["TARGETS", "check_explain_args", "check_explain_function_args", "check_text", "describe"]
 
 #: the named targets of ``explain`` (an int position is also accepted)
-TARGETS = ("tokens", "cls", "first", "last")
+TARGETS = ("tokens", "cls", "first", "last", "logits", "prediction")
 GRANULARITIES = ("word", "token")
 _TEXT_KINDS = "a str, a (str, str) pair or a non-empty list of one of them"
 
@@ -139,9 +139,9 @@ def _normalization(v: object) -> None:
 
 
 def _regularization(v: object) -> None:
-    if v is None or _is_real(v) or torch.is_tensor(v) or isinstance(v, Mapping):
+    if v is None or _is_real(v) or torch.is_tensor(v) or isinstance(v, Mapping) or hasattr(v, "sigma_s"):
         return
-    if isinstance(v, (str, bytes)) or not isinstance(v, Sequence):
+    if isinstance(v, (str, bytes, bool)) or not isinstance(v, Sequence):
         raise TypeError("regularization (σ_s) must be a number, one value per layer/state (list, tensor or "
                         f"dict) or None, got {describe(v)}")
 
@@ -157,7 +157,8 @@ def _common(a: Mapping[str, Any]) -> None:
         "seed": lambda v: _int("seed", v),
         "max_batch": lambda v: _int("max_batch", v, 1, optional=True),
         "batch_size": lambda v: _int("batch_size", v, 1),
-        "n_reference": lambda v: _int("n_reference", v, 2),
+        "n_reference": lambda v: _int("n_reference", v, 2, optional=True),
+        "max_length": lambda v: _int("max_length", v, 1, optional=True),
         "device": _device,
         "progress": lambda v: _flag("progress", v, optional=True),
         "regularization": _regularization,
@@ -207,6 +208,16 @@ def _check_target(target: object) -> None:
         raise ValueError(f"target must be one of {', '.join(TARGETS)} or an int position, got {target!r}")
 
 
+def _check_method(a: Mapping[str, Any]) -> None:
+    if "method" not in a or isinstance(a["method"], str):
+        return
+    from .methods import Method
+
+    if not isinstance(a["method"], Method):
+        raise TypeError(f"method must be a name such as 'information' or 'lrp', or a configured "
+                        f"mi_explain.methods.Method, got {describe(a['method'])}")
+
+
 def check_explain_args(a: Mapping[str, Any]) -> None:
     """Check the arguments of :func:`mi_explain.explain` (``a``: its ``locals()``; missing keys are skipped)."""
     if "model" in a:
@@ -223,12 +234,11 @@ def check_explain_args(a: Mapping[str, Any]) -> None:
         _check_target(a["target"])
     if "granularity" in a and a["granularity"] not in GRANULARITIES:
         raise ValueError(f"granularity must be 'word' or 'token', got {a['granularity']!r}")
-    if "method" in a and not isinstance(a["method"], str):
-        raise TypeError(f"method must be a str such as 'information' or 'lrp', got {describe(a['method'])}")
+    _check_method(a)
     lm = a.get("layer_modules")
-    if lm is not None and (isinstance(lm, torch.nn.Module) or not isinstance(lm, Sequence)):
-        raise TypeError(f"layer_modules must be a list of torch.nn.Module (wrap a single module in a list), "
-                        f"got {describe(lm)}")
+    if lm is not None and (isinstance(lm, torch.nn.Module) or not isinstance(lm, (Sequence, Mapping))):
+        raise TypeError(f"layer_modules must be a list of torch.nn.Module (or (module, 'input') pairs) or a dict "
+                        f"{{label: module}} (wrap a single module in a list), got {describe(lm)}")
     for key in ("perturb_special", "truncation"):
         if key in a:
             _flag(key, a[key])
@@ -250,6 +260,7 @@ def check_explain_function_args(a: Mapping[str, Any]) -> None:
         for i, w in enumerate(words):
             if not isinstance(w, str):
                 raise TypeError(f"words[{i}] must be a str, got {describe(w)}")
+    _check_method(a)
     ref = a.get("reference_inputs")
     if ref is not None and not torch.is_tensor(ref):
         raise TypeError(f"reference_inputs must be a torch.Tensor [M, n, K] or None, got {describe(ref)}")

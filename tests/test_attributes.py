@@ -18,8 +18,8 @@ from conftest import CORPUS, WORDS  # noqa: E402
 from mi_explain import explain  # noqa: E402
 from mi_explain.adapters import encode  # noqa: E402
 from mi_explain.attributes import ALL_WORDS, _encode_words, vocabulary_words, word_attributes  # noqa: E402
-from mi_explain.concepts import CONCEPT_SETS, load_concepts  # noqa: E402
-from mi_explain.explanation import Explanation  # noqa: E402
+from mi_explain.concepts import load_concepts  # noqa: E402
+from mi_explain.results import Explanation  # noqa: E402
 
 TEXT = "domestic tension and unhappiness"
 # whole words of the conftest vocabulary: alphabetic, not "##" pieces, not special, not punctuation
@@ -289,25 +289,6 @@ def test_on_a_real_explanation(tiny_bert, bert_tokenizer):
     np.testing.assert_allclose(wa.max_min_ratio(), wa.max_min_ratio()[0], rtol=1e-9)
 
 
-def test_packaged_concepts():
-    sentiment = load_concepts("sentiment")
-    assert set(sentiment) == {"positive", "negative"}
-    assert len(sentiment["positive"]) > 1000 and len(sentiment["negative"]) > 1000
-    assert {"happiness", "joy", "love"} <= set(sentiment["positive"])
-    assert {"unhappiness", "sadness", "misery"} <= set(sentiment["negative"])
-    assert not set(sentiment["positive"]) & set(sentiment["negative"])
-    strict = load_concepts("sentiment", threshold=2.5)
-    assert 0 < len(strict["negative"]) < len(sentiment["negative"])
-    pos = load_concepts("pos")
-    assert set(pos) == {"noun", "verb", "adjective", "adverb"} and all(len(v) > 1000 for v in pos.values())
-    assert "unhappiness" in pos["noun"] and "quickly" in pos["adverb"] and "abhorrent" in pos["adjective"]
-    assert not any("run" in v for v in pos.values())  # noun and verb: ambiguous, in neither
-    assert all(w.isalpha() and w.islower() for v in pos.values() for w in v)
-    assert set(load_concepts("all")) == set(sentiment) | set(pos) and set(CONCEPT_SETS) == {"sentiment", "pos", "all"}
-    with pytest.raises(ValueError, match="unknown concept set 'emotions'; available: sentiment, pos, all"):
-        load_concepts("emotions")
-
-
 def test_real_minilm_unhappiness(minilm):
     """The real vocabulary, a 4-piece word and the packaged lexicon (hand-set σ: no optimisation)."""
     model, tok, _ = minilm
@@ -323,30 +304,36 @@ def test_real_minilm_unhappiness(minilm):
 
 
 def test_fig8_script_smoke(tiny_bert, bert_tokenizer, tmp_path):
-    """scripts/fig8_word_attributes.py on a saved tiny classifier with its tokenizer and a concept file."""
-    import importlib.util
+    """scripts/fig8_word_attributes.py, run as a program, on a saved tiny classifier with its tokenizer and a
+    concept file."""
     import json
+    import os
+    import subprocess
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "fig8_word_attributes.py"
-    spec = importlib.util.spec_from_file_location("fig8_word_attributes", script)
-    fig8 = importlib.util.module_from_spec(spec)
-    sys.modules["fig8_word_attributes"] = fig8
-    spec.loader.exec_module(fig8)
-    with pytest.raises(SystemExit):
-        fig8.parse_args(["--models", "no-equals-sign"])
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(repo / "scripts" / "fig8_word_attributes.py"), *args],
+                              env=env, capture_output=True, text=True, timeout=600)
+
+    bad = run("--models", "no-equals-sign")
+    assert bad.returncode != 0 and "NAME=PATH" in bad.stderr + bad.stdout
     tiny_bert.save_pretrained(tmp_path / "model")
     bert_tokenizer.save_pretrained(tmp_path / "model")
     (tmp_path / "c.json").write_text(json.dumps({"near": ["sad", "funny"], "far": ["rice"]}))
     out = tmp_path / "fig8"
-    summary = fig8.main(["--models", f"tiny={tmp_path / 'model'}", "--concepts",
-                         str(tmp_path / "c.json"), "--steps", "10", "--out", str(out),
-                         "--figure", str(tmp_path / "img" / "f.png")])
+    done = run("--models", f"tiny={tmp_path / 'model'}", "--concepts", str(tmp_path / "c.json"), "--steps", "10",
+               "--out", str(out), "--figure", str(tmp_path / "img" / "f.png"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     info = summary["models"]["tiny"]
     assert info["pieces"] == 2 and len(info["layers"]) == 3 and set(info["r"]) == {ALL_WORDS, "near", "far"}
     assert (out / "fig8.png").stat().st_size > 1000 and (tmp_path / "img" / "f.png").is_file()
     assert (out / "explanations" / "tiny.json").is_file()
     csv = (out / "attributes.csv").read_text().splitlines()
     assert csv[0].startswith("model,layer,layer_index,concept,r,") and len(csv) == 1 + 3 * 3
-    assert fig8.fig8_concepts()["negative noun"]  # the default concept set builds from the lexicons
+

@@ -43,9 +43,9 @@ def test_parse_args_validates(bench):
 def test_linear_closed_form(bench):
     lin = bench.linear_check(steps=300, seed=0, progress=False)
     exact = torch.tensor(lin["exact_sigma"])
-    # the derivation: σ_i = r · sqrt(λ / (2n)) / |w_i|
+    # the derivation (Eq. 7, data term / (n·K·λ), state of K elements): σ_i = r · sqrt(λ / 2) / |w_i|
     w = torch.tensor(lin["w"])
-    assert torch.allclose(exact, lin["sigma_s"] * math.sqrt(lin["rate"] / (2 * lin["n"])) / w.abs())
+    assert torch.allclose(exact, lin["sigma_s"] * math.sqrt(lin["rate"] / 2) / w.abs())
     assert lin["ours_max_rel_err"] < 0.2
     assert math.isfinite(lin["ref_max_rel_err"])
 

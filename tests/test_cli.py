@@ -63,7 +63,7 @@ def _texts(tmp_path, name: str, content: str) -> str:
     (["--seed", "x"], "argument --seed: 'x' is not an integer"),
     (["--target", "middle"], "argument --target: 'middle': use tokens, cls, first, last"),
     (["--method", "shap"], "argument --method: invalid choice: 'shap'"),
-    (["--value", "saliency"], "--value saliency is for the baselines"),
+    (["--value", "scores"], "--value scores is for the baselines"),
     (["--method", "lrp", "--value", "sigma"], "--value sigma is defined only for --method information"),
     (["--device", "tpu9"], "--device tpu9: not a device"),
     (["--regularization", "0,1"], "argument --regularization: 0 must be a positive"),
@@ -167,7 +167,9 @@ def test_help_gives_every_default():
                 continue
             assert "default" in action.help or "required" in action.help or action.dest == "file", (name, action.dest)
     helps = {a.dest: a.help for a in sub["explain"]._actions}
-    assert "10 × the spread" in helps["scale"] and "runs/explain" in helps["out"]
+    from mi_explain.estimator import EstimatorConfig
+
+    assert f"{EstimatorConfig.scale_factor:g} × the spread" in helps["scale"] and "runs/explain" in helps["out"]
 
 
 # ------------------------------------------------------------------------------ runs
@@ -214,15 +216,15 @@ def test_baseline_method(capsys, tmp_path, model_dir):
     code = main(["explain", "--model", model_dir, "--text", "a rare bird", "--method", "gradient", "--layers", "0",
                  "--out", str(out), "--quiet"])
     assert code == 0, capsys.readouterr().err
-    assert (out / "saliency.csv").exists() and (out / "saliency.png").exists()
+    assert (out / "scores.csv").exists() and (out / "scores.png").exists()
     html = (out / "explanation.html").read_text()
     assert "gradient · target tokens" in html
     assert "--rate" not in capsys.readouterr().err
     assert main(["show", str(out / "explanation.json")]) == 0
-    assert "gradient · target tokens; saliency per layer and word" in capsys.readouterr().out
+    assert "gradient · target tokens; scores per layer and word" in capsys.readouterr().out
     line = _error(capsys, ["explain", "--model", model_dir, "--text", "a bird", "--method", "gradient",
                            "--rate", "0.5", "--out", str(out)])
-    assert "belong to the information method" in line
+    assert "--rate apply only to --method information, not to gradient" in line
 
 
 @pytest.mark.slow

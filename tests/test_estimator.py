@@ -11,6 +11,7 @@ import torch
 from mi_explain import EstimatorConfig, NonFiniteError, explain_function
 
 N, K = 6, 32
+BOUND = 5.0  # above every closed-form σ below (the default bound, 3 × std(x) = 0.3, would clip w = 1)
 W = torch.tensor([10.0, 20.0, 5.0, -20.0, -10.0, 1.0])
 
 
@@ -31,7 +32,8 @@ def x() -> torch.Tensor:
 
 @pytest.mark.parametrize("rate,sigma_s", [(0.1, 2.0), (1.0, 0.5)])
 def test_linear_phi_reaches_closed_form(x, rate, sigma_s):
-    e = explain_function(linear(W), x, rate=rate, regularization=sigma_s, tol=0.01, steps=2000, progress=False)
+    e = explain_function(linear(W), x, rate=rate, regularization=sigma_s, tol=0.01, steps=2000, scale=BOUND,
+                         progress=False)
     exact = exact_sigma(W, rate, sigma_s)
     rel = (e.sigma[0] / exact - 1).abs()
     assert bool(e.converged.all())
@@ -44,7 +46,8 @@ def test_linear_phi_reaches_closed_form(x, rate, sigma_s):
 def test_several_states_are_optimised_together(x):
     w2 = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
     phi = lambda xb: {"a": linear(W)(xb), "b": linear(w2)(xb)}  # noqa: E731
-    e = explain_function(phi, x, rate=0.1, regularization=[2.0, 3.0], tol=0.01, steps=2000, progress=False)
+    e = explain_function(phi, x, rate=0.1, regularization=[2.0, 3.0], tol=0.01, steps=2000, scale=BOUND,
+                         progress=False)
     assert e.layers == ["a", "b"]
     assert e.sigma.shape == (2, N)
     assert (e.sigma[0] / exact_sigma(W, 0.1, 2.0) - 1).abs().max() < 0.05
@@ -68,7 +71,7 @@ def test_rescaling_a_layer_does_not_change_its_information(x):
 def test_a_word_the_layer_ignores_is_fully_discarded(x):
     w = W.clone()
     w[2] = 0.0
-    e = explain_function(linear(w), x, regularization=0.2, progress=False)
+    e = explain_function(linear(w), x, regularization=0.2, scale=BOUND, progress=False)
     assert bool(e.at_bound[0, 2])
     assert not bool(e.at_bound[0, [0, 1, 3, 4, 5]].any())
     assert float(e.word_information[0, 2]) == 0.0
@@ -82,16 +85,25 @@ def test_scale_bounds_sigma(x):
     assert bool(e.at_bound[0, 5])  # its unconstrained optimum (≈0.18) is above the bound
 
 
+def test_default_bound_is_three_times_the_prior_scale(x):
+    e = explain_function(linear(W), x, rate=0.1, regularization=2.0, progress=False)
+    prior = float(x.std())
+    assert e.diagnostics["upper_bound"][0] == pytest.approx(3 * prior, rel=1e-5)
+    # w = 1 has its unbounded optimum at 0.447 > 0.3: it sits at the bound; the others are interior
+    assert e.at_bound[0].tolist() == [False, False, False, False, False, True]
+    assert float(e.sigma[0, 5]) == pytest.approx(3 * prior, rel=1e-5)
+
+
 def test_step_cap_reports_not_converged(x):
-    e = explain_function(linear(W), x, regularization=2.0, steps=2, progress=False)
+    e = explain_function(linear(W), x, regularization=2.0, steps=2, scale=BOUND, progress=False)
     assert e.steps == 2
     assert not bool(e.converged.any())
 
 
 def test_same_seed_same_result_and_other_seed_differs_slightly(x):
-    a = explain_function(linear(W), x, regularization=2.0, seed=1, progress=False)
-    b = explain_function(linear(W), x, regularization=2.0, seed=1, progress=False)
-    c = explain_function(linear(W), x, regularization=2.0, seed=2, progress=False)
+    a = explain_function(linear(W), x, regularization=2.0, seed=1, scale=BOUND, progress=False)
+    b = explain_function(linear(W), x, regularization=2.0, seed=1, scale=BOUND, progress=False)
+    c = explain_function(linear(W), x, regularization=2.0, seed=2, scale=BOUND, progress=False)
     assert torch.equal(a.sigma, b.sigma)
     assert not torch.equal(a.sigma, c.sigma)
     assert (a.sigma / c.sigma - 1).abs().max() < 0.2
@@ -99,7 +111,8 @@ def test_same_seed_same_result_and_other_seed_differs_slightly(x):
 
 def test_objective_reported_matches_closed_form(x):
     rate, r = 0.1, 2.0
-    e = explain_function(linear(W), x, rate=rate, regularization=r, tol=0.01, steps=2000, progress=False)
+    e = explain_function(linear(W), x, rate=rate, regularization=r, tol=0.01, steps=2000, scale=BOUND,
+                         progress=False)
     s = exact_sigma(W, rate, r)
     best = float(-(torch.log(s)).mean() + (W**2 * s**2).sum() / (len(W) * rate * r**2))
     assert abs(float(e.objective[0]) - best) < 0.05
@@ -239,7 +252,7 @@ def test_two_basins_the_lower_one_is_returned(scale, expect_bound):
 
 
 def test_unconverged_is_reported_and_warned(x):
-    from mi_explain.api import UnconvergedWarning
+    from mi_explain import UnconvergedWarning
 
     with pytest.warns(UnconvergedWarning, match="state"):
         e = explain_function(separable_phi("tanh", torch.full((6,), 2.0)), x, rate=0.1, regularization=1.0,
@@ -253,7 +266,8 @@ def test_unconverged_is_reported_and_warned(x):
 def test_samples_one_is_refused_and_odd_samples_work(x):
     with pytest.raises(ValueError, match="samples must be ≥ 2"):
         explain_function(linear(W), x, samples=1)
-    e = explain_function(linear(W), x, rate=0.1, regularization=2.0, samples=5, tol=0.02, progress=False)
+    e = explain_function(linear(W), x, rate=0.1, regularization=2.0, samples=5, tol=0.02, scale=BOUND,
+                         progress=False)
     assert bool(e.converged.all())
     assert (e.sigma[0] / exact_sigma(W, 0.1, 2.0) - 1).abs().max() < 0.1
 
@@ -261,7 +275,7 @@ def test_samples_one_is_refused_and_odd_samples_work(x):
 def test_precision_at_the_defaults_on_linear_phi(x):
     """The defaults give σ·|w| (constant at the optimum) within a 5 % spread over words."""
     for seed in range(3):
-        e = explain_function(linear(W), x, rate=0.1, regularization=2.0, seed=seed, progress=False)
+        e = explain_function(linear(W), x, rate=0.1, regularization=2.0, seed=seed, scale=BOUND, progress=False)
         prod = e.sigma[0] * W.abs()
         assert float(prod.max() / prod.min() - 1) <= 0.05, prod
 

@@ -48,6 +48,27 @@ def test_targets(tiny_bert, bert_tokenizer, target):
     assert e.target == str(target)
 
 
+@pytest.mark.parametrize("target", ["cls", "first", "last", 1, -1])
+def test_targets_pick_the_right_position(tiny_bert, bert_tokenizer, target):
+    """Two texts of different lengths in one padded batch: each target is the hidden state at its position."""
+    from mi_explain.driver import model_batch, state_specs
+    from mi_explain.hooks import frozen
+
+    texts = ["a rare bird has charm", "the film"]
+    with frozen(tiny_bert):
+        batch, _ = model_batch(tiny_bert, bert_tokenizer, texts, state_specs(tiny_bert, [2], None, target),
+                               target=target)
+        clean = batch.clean().states[0]  # [2, H]
+    for p, text in enumerate(texts):
+        enc = bert_tokenizer(text, return_tensors="pt")
+        with torch.no_grad():
+            hidden = tiny_bert.bert(**enc).last_hidden_state[0]  # [T, H]; [CLS] … [SEP]
+        pos = {"cls": 0, "first": 0, "last": hidden.shape[0] - 1, 1: 1, -1: hidden.shape[0] - 1}[target]
+        assert torch.allclose(clean[p], hidden[pos], atol=1e-5), (target, text)
+        others = [q for q in range(hidden.shape[0]) if q != pos]
+        assert all(not torch.allclose(clean[p], hidden[q], atol=1e-3) for q in others)
+
+
 def test_embeddings_row_is_named(tiny_bert, bert_tokenizer):
     e = explain(tiny_bert, bert_tokenizer, "a rare bird", layers=[-1, "embeddings"], progress=False)
     assert e.layers == ["embeddings", "layer 2"]

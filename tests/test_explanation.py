@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from mi_explain.explanation import FORMAT, Explanation  # noqa: E402
 from mi_explain.plotting import MARK_HATCH, information_per_layer  # noqa: E402
+from mi_explain.results import FORMAT, Explanation  # noqa: E402
 
 LAYERS = ["embeddings", "layer 0", "layer 1"]
 LOG_2PI_E = math.log(2 * math.pi * math.e)
@@ -189,7 +189,7 @@ def test_load_rejects_wrong_format(tmp_path):
     d["format"] = "something/else"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(d), encoding="utf-8")
-    with pytest.raises(ValueError, match="mi_explain.explanation/1"):
+    with pytest.raises(ValueError, match="mi_explain.result/2"):
         Explanation.load(path)
     with pytest.raises(ValueError, match="format"):
         Explanation.from_dict({"words": []})
@@ -209,6 +209,7 @@ def test_to_dataframe_long_and_wide():
         "entropy",
         "information",
         "at_bound",
+        "method",
     ]
     assert len(df) == e.n_layers * e.n_words
     row = df[(df.layer == "layer 1") & (df.word == "sleeps")].iloc[0]
@@ -310,7 +311,7 @@ def test_repr_large_stays_short():
 
 
 def test_jsonl_append_read_and_interrupted_last_line(tmp_path):
-    from mi_explain.explanation import append_jsonl, read_jsonl
+    from mi_explain.results import append_jsonl, read_jsonl
 
     path = tmp_path / "runs" / "sigma.jsonl"
     a, b = make(), make_pair()
@@ -324,15 +325,3 @@ def test_jsonl_append_read_and_interrupted_last_line(tmp_path):
     path.write_text("not json\n" + path.read_text())
     with pytest.raises(ValueError, match="line 1"):
         read_jsonl(path)
-
-
-def test_corpus_information(tmp_path):
-    from mi_explain.information import corpus_information, sentence_entropy
-
-    a, b = make(), make()
-    df = corpus_information([a, b])
-    assert list(df["layer"]) == a.layers
-    assert torch.allclose(torch.tensor(df["information"].tolist()), a.information)
-    assert torch.allclose(torch.tensor(df["conditional_entropy"].tolist()), sentence_entropy(a))
-    with pytest.raises(ValueError, match="no explanations"):
-        corpus_information([])

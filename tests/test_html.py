@@ -13,7 +13,7 @@ import torch
 from test_explanation import make, make_pair
 
 from mi_explain.html import contrast_ratio, ramp, render, text_colour
-from mi_explain.methods.base import SaliencyExplanation
+from mi_explain.results import SaliencyExplanation
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 BROWSER = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
@@ -66,9 +66,11 @@ def test_pairs_nan_and_baselines():
     nan = make(sigma=torch.tensor([[0.1, float("nan"), 0.3, 0.4], [0.5, 1.5, 0.25, 2.0], [3.0, 0.05, 1.0, 0.75]]))
     assert ">nan</span>" in nan.to_html("sigma") and "grey: not a number" in nan.to_html("sigma")
     base = make().to_dict()
-    base["options"] = {"method": "lrp", "saliency": "LRP-ε relevance", "saliency_label": "|Σ R| (LRP-ε)",
-                       "model": "tiny"}
-    s = SaliencyExplanation.from_dict(base).to_html()
+    base["method"], base["scores"] = "lrp", base.pop("sigma")
+    base["options"] = {"saliency": "LRP-ε relevance", "saliency_label": "|Σ R| (LRP-ε)", "model": "tiny"}
+    r = SaliencyExplanation.from_dict(base)
+    assert isinstance(r, SaliencyExplanation)
+    s = r.to_html()
     assert "tiny · lrp · target tokens" in s and "|Σ R| (LRP-ε)" in s and "larger = more important" in s
 
 

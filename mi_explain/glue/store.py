@@ -1,7 +1,7 @@
 """Results of a sweep that survive being killed: per-process JSONL part files, merged atomically.
 
 Every process appends finished explanations to its own ``sweep_parts/rank<r>.jsonl`` with
-:func:`mi_explain.explanation.append_jsonl` (whole lines, flushed and fsynced).  A kill can only cut the
+:func:`mi_explain.results.io.append_jsonl` (whole lines, flushed and fsynced).  A kill can only cut the
 last line of a part short; :meth:`ResultStore.repair` drops such a tail before anyone appends again.
 :meth:`ResultStore.merge` writes ``results.jsonl`` (every line of the old results file and of the parts,
 one per key, in the plan's order) to a temporary file and renames it into place, then deletes the parts.
@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from mi_explain.explanation import Explanation, append_jsonl
+from mi_explain.results import Explanation, append_jsonl
 
 __all__ = ["Key", "ResultStore"]
 

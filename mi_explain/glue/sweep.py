@@ -27,7 +27,7 @@ import torch
 from .arguments import DataArguments, ModelArguments, SweepArguments, parse_args, run_dir
 from .data import load_glue, texts_of
 from .io import read_json, write_json
-from .modeling import PREDICTION_LABEL, PREDICTION_STATE, layer_labels, load_trained, prediction_state
+from .modeling import PREDICTION_STATE, layer_states, load_trained, prediction_state
 from .store import ResultStore
 from .tasks import get_task
 
@@ -100,7 +100,7 @@ def sweep(data_args: DataArguments, model_args: ModelArguments, args: SweepArgum
     from accelerate.utils import gather_object
     from tqdm.auto import tqdm
 
-    from mi_explain import explain
+    from mi_explain import estimate_regularization, explain
 
     from .report import write_reports
 
@@ -141,10 +141,11 @@ def sweep(data_args: DataArguments, model_args: ModelArguments, args: SweepArgum
         done = store.done()
         pending = [i for i in idx if any((k, i) not in done for k in KINDS)]
         common = {"rate": args.explain_rate, "tol": args.explain_tol, "steps": args.explain_steps,
-                  "samples": args.explain_samples, "seed": args.explain_seed, "reference_texts": refs,
+                  "samples": args.explain_samples, "seed": args.explain_seed,
                   "truncation": True, "progress": bool(args.progress and acc.is_main_process)}
-        options = {"prediction": {**prediction_state(model, model_args.family)},
-                   "layers": {"layers": None, "target": "tokens"}}
+        options = {"prediction": prediction_state(model, model_args.family), "layers": layer_states(model)}
+        # σ_s per state: estimated once per model and kind from the reference sample, reused by every batch
+        regularization = {kind: estimate_regularization(model, tok, refs, **options[kind]) for kind in KINDS}
         finished = 0
         with acc.split_between_processes(pending) as mine:
             bar = tqdm(total=len(mine), desc=f"sweep {task.name}/{model_args.family} [process {acc.process_index}]",
@@ -157,9 +158,7 @@ def sweep(data_args: DataArguments, model_args: ModelArguments, args: SweepArgum
                     if not todo:
                         continue
                     exps = explain(model, tok, [by_idx[i][0] for i in todo], batch_size=len(todo),
-                                   **options[kind], **common)
-                    for e in exps:
-                        e.layers = [PREDICTION_LABEL] if kind == "prediction" else layer_labels(model, e.layers)
+                                   regularization=regularization[kind], **options[kind], **common)
                     metas = [{"kind": kind, "idx": i, "label": by_idx[i][1], "prediction": preds[i],
                               "task": task.name, "family": model_args.family} for i in todo]
                     store.append(acc.process_index, exps, metas)

@@ -41,7 +41,7 @@ TASKS: dict[str, TaskSpec] = {
                     ("not_duplicate", "duplicate"), "QQP"),
 }
 
-#: printed next to every QQP score computed on the local files (see /work/shared/data/glue/SOURCES.md)
+#: printed next to every QQP score computed on the local files (see shared/data/glue/SOURCES.md next to the checkout)
 QQP_LOCAL_NOTE = ("QQP scores on the local files use a seeded 90/10 split of the Quora release, not GLUE's dev "
                   "split: do not compare them with published GLUE-dev numbers as if they were the same set.")
 

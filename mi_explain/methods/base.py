@@ -1,11 +1,14 @@
-"""What every baseline shares: the state function, reductions, word aggregation, the result type and the
-drivers that run a method on a ``transformers`` model or on any ``phi``.
+"""What every method shares: the :class:`Batch` it sees, the :class:`Attribution` it returns, the
+:class:`Method` base class, and for gradient methods the read-outs, reductions and word aggregation.
 
-A method sees a :class:`Batch`: clean word embeddings ``x`` [P, T, K] of P texts, ``word_index`` [P, T]
-(the map column of each token, -1 for special tokens and padding, which are never attributed) and a
-state function ``fn(x̃ [B, T, K], rows [B]) → [state_l [B, D_l] for each of the L explained states]``
-(``rows``: which text each row of x̃ belongs to; padding positions of a state are zero).  It returns one
-saliency per (text, state, word): [P, L, W].
+The driver (:mod:`mi_explain.driver`) builds a :class:`Batch` for P texts — from a ``transformers``
+model or from any ``phi`` — and calls ``method.attribute(batch)``, then ``method.result(...)`` per text.
+A batch holds the clean word embeddings ``x`` [P, T, K], ``word_index`` [P, T] (the map column of each
+token, -1 for special tokens and padding, which are never attributed), ``pieces`` [P, W] (tokens per
+word), the state function ``fn(x̃ [B, T, K], rows [B]) → [state_l [B, D_l] for each of the L explained
+states]`` (``rows``: which text each row of x̃ belongs to; padding positions of a state are zero) and
+callbacks for the clean states and for reference states (σ_s).  A method returns one value per (text,
+state, word): [P, L, W].
 
 Gradient methods explain a scalar.  A hidden state that is a whole layer (``target="tokens"``: all
 positions of the layer, concatenated, as in the paper's layer analysis) is treated as one vector s of D
@@ -31,17 +34,16 @@ vector's units; with D = 1 all reductions agree.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from ..explanation import Explanation
+from ..results import Result, SaliencyExplanation
 
-__all__ = ["Batch", "REDUCTIONS", "Readout", "SaliencyExplanation", "SaliencyMethod", "StateFn", "combine",
-           "load_explanation", "resolve_reduction", "words_mean", "words_sum"]
+__all__ = ["Attribution", "Batch", "CleanStates", "Method", "REDUCTIONS", "Readout", "ResultInfo", "SaliencyMethod",
+           "StateFn", "combine", "resolve_reduction", "words_mean", "words_sum"]
 
 #: fn(x̃ [B, T, K], rows [B]) → one flattened state [B, D_l] per explained state.
 StateFn = Callable[[torch.Tensor, torch.Tensor], Sequence[torch.Tensor]]
@@ -82,8 +84,25 @@ def resolve_reduction(reduction: str | Reduction, projections: int = 16) -> Read
 
 
 @dataclass
+class CleanStates:
+    """The explained states of the clean texts: ``states`` [P, D_l] per state (flattened, zero at padding),
+    ``counts`` [P, L] (real elements of each state: the D of Eq. 7's mean) and ``shapes`` (each state's
+    unflattened shape without the batch dimension, for per-element σ_s)."""
+
+    states: list[torch.Tensor]
+    counts: torch.Tensor
+    shapes: list[torch.Size]
+
+
+@dataclass
 class Batch:
-    """P texts × L states to attribute (see the module docstring)."""
+    """P texts × L states to attribute (see the module docstring).
+
+    clean(): the clean states (computed once, cached).  reference_sigma(n, seed) → σ_s [P, L], the spread of
+    each state over ``n`` reference inputs per text (random vocabulary tokens for a model, Gaussian draws
+    for a function: ``reference_kind``; ``n_reference`` by default).  prior_scale [P]: std of the
+    embeddings (embedding units).  seeds [P]: one per text.
+    """
 
     fn: StateFn
     x: torch.Tensor
@@ -93,7 +112,37 @@ class Batch:
     max_batch: int | None = None
     seed: int = 0
     progress: bool | None = None
+    pieces: torch.Tensor | None = None
+    prior_scale: torch.Tensor | None = None
+    labels: list[str] = field(default_factory=list)
+    target: str = "tokens"
+    clean_fn: Callable[[], CleanStates] | None = None
+    reference_sigma: Callable[[int, int], torch.Tensor] | None = None
+    #: how the reference inputs of ``reference_sigma`` are made, and how many per text by default.
+    reference_kind: str = "reference"
+    n_reference: int = 32
+    #: the texts (or any hashable description of each problem): each gets its own noise seed
+    texts: list | None = None
     _vectors: dict = field(default_factory=dict, repr=False)
+    _clean: CleanStates | None = field(default=None, repr=False)
+
+    def clean(self) -> CleanStates:
+        """The clean states (cached)."""
+        if self._clean is None:
+            if self.clean_fn is None:
+                raise RuntimeError("this batch has no clean-state function")
+            self._clean = self.clean_fn()
+        return self._clean
+
+    @property
+    def seeds(self) -> list[int]:
+        """One noise seed per text, derived from ``seed`` and the text itself, so that a text's result does
+        not depend on what shares its batch (``seed`` itself when the batch has no texts)."""
+        if self.texts is None:
+            return [int(self.seed)] * int(self.x.shape[0])
+        from ..estimator import text_seed
+
+        return [text_seed(self.seed, t) for t in self.texts]
 
     def n_rows(self, readout: Readout | None = None) -> int:
         return self.x.shape[0] * self.n_states * (readout.projections if readout else 1)
@@ -142,7 +191,7 @@ class Batch:
 
         return forward
 
-    def seeds(self, readout: Readout, states: Sequence[torch.Tensor], which: torch.Tensor,
+    def relevance_seeds(self, readout: Readout, states: Sequence[torch.Tensor], which: torch.Tensor,
               proj: torch.Tensor) -> list[torch.Tensor]:
         """∂S/∂s for row b's own state (zero for the other states): the relevance seeds of LRP."""
         out = []
@@ -184,22 +233,42 @@ def words_sum(tok: torch.Tensor, word_index: torch.Tensor, n_words: int) -> torc
 
 @dataclass
 class Attribution:
-    """What a method returns: saliency [P, L, W] and per-(text, state) extras."""
+    """What a method returns for a batch: ``values`` [P, L, W] (σ for information, a score for baselines)
+    and per-(text, state) extras; ``extra``: method-specific tensors with a leading text dimension P."""
 
-    saliency: torch.Tensor
+    values: torch.Tensor
     objective: torch.Tensor | None = None  # [P, L], method-specific (NaN if none)
     converged: torch.Tensor | None = None  # [P, L] bool
     steps: int = 1
     diagnostics: list[dict] = field(default_factory=list)  # one dict per text
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-class SaliencyMethod:
-    """A baseline: ``attribute(batch) → Attribution``.  Subclasses set ``name``, ``description`` (what
-    ``.sigma`` holds) and ``saliency_label`` (colour-bar label)."""
+@dataclass
+class ResultInfo:
+    """What the driver knows about one text of a batch, for building its result."""
 
-    name = "baseline"
+    words: list[str]
+    layers: list[str]
+    tokens: list[str]
+    token_to_word: list[int]
+    pieces: list[int]
+    embedding_dim: int
+    prior_scale: float
+    text: Any
+    segments: list[int] | None
+    target: str
+    options: dict
+    diagnostics: dict
+
+
+class Method:
+    """A method in the registry (:mod:`mi_explain.methods`): ``attribute(batch) → Attribution`` and
+    ``result(attribution, p, info) → Result`` for text p.  The constructor's keyword arguments are the
+    method's options; ``options()`` returns them for the record."""
+
+    name = "method"
     description = ""
-    saliency_label = "saliency"
 
     def options(self) -> dict[str, Any]:
         return {}
@@ -207,187 +276,33 @@ class SaliencyMethod:
     def attribute(self, batch: Batch) -> Attribution:  # pragma: no cover - abstract
         raise NotImplementedError
 
-
-# ---------------------------------------------------------------------------------------------- result type
-
-class SaliencyExplanation(Explanation):
-    """An :class:`Explanation` whose ``.sigma`` [n_layers, n_words] holds a baseline's saliency
-    (higher = more important — the opposite orientation of σ); ``options["method"]`` names the method and
-    ``options["saliency"]`` says what the number is.
-
-    ``entropy``, ``word_information`` and ``information`` are formulas of a Gaussian noise scale σ (Eq. 6
-    and log(σ_prior/σ)); a saliency is not a noise scale — it has other units (the state's units per
-    embedding unit for gradients, the state's units for integrated gradients and LRP, a fraction for the
-    perturbation mask) and the opposite orientation — so they are not defined here and are NaN.
-    ``at_bound`` is all False, ``regularization`` NaN (no σ_s is used).  Saved files have the same
-    format as any Explanation; :func:`load_explanation` restores this class from ``options["method"]``.
-    """
-
-    @property
-    def saliency(self) -> torch.Tensor:
-        """``[n_layers, n_words]`` the method's saliency (the same tensor as ``.sigma``)."""
-        return self.sigma
-
-    @property
-    def entropy(self) -> torch.Tensor:
-        return torch.full_like(self.sigma, float("nan"))
-
-    @property
-    def word_information(self) -> torch.Tensor:
-        return torch.full_like(self.sigma, float("nan"))
-
-    def values(self, value: str = "saliency") -> torch.Tensor:
-        if value in ("saliency", "sigma"):
-            return self.sigma
-        raise ValueError(f"{value!r} is not defined for a {self.options.get('method')} saliency map "
-                         "(it is a formula of the noise scale σ of the information method); use 'saliency'")
-
-    def plot(self, value: str = "saliency", ax=None, cmap: str | None = None, annotate: bool | None = None,  # noqa: ANN001
-             title: str | None = None):
-        """Heatmap of the saliency (rows = layers/states, columns = words; darker = more salient)."""
-        from mi_explain.plotting import heatmap
-
-        values = self.values(value)
-        if annotate is None:
-            annotate = self.n_layers <= 12 and self.n_words <= 20
-        label = str(self.options.get("saliency_label") or self.options.get("method") or "saliency")
-        return heatmap(values.numpy(), self.layers, self.words, ax=ax, cmap=cmap or "GnBu", cbar_label=label,
-                       annotate=annotate, separators=self._separators(), title=title, fmt=".2g")
-
-    def to_html(self, value: str = "saliency", full_page: bool = True) -> str:
-        """Self-contained HTML: rows = layers/states, word chips shaded by saliency (darker = more salient),
-        the value under each word (see :mod:`mi_explain.html`)."""
-        from mi_explain.html import explanation_html
-
-        return explanation_html(self, value, full_page=full_page)
-
-    def to_dataframe(self, wide: bool = False):
-        df = super().to_dataframe(wide=wide)
-        if not wide:
-            df["saliency"] = df["sigma"]
-        return df
+    def result(self, attr: Attribution, p: int, info: ResultInfo) -> Result:  # pragma: no cover - abstract
+        raise NotImplementedError
 
 
-def load_explanation(path) -> Explanation:  # noqa: ANN001
-    """Load a saved explanation of any method: a :class:`SaliencyExplanation` for baselines."""
-    e = Explanation.load(path)
-    if e.options.get("method", "information") != "information":
-        return SaliencyExplanation.from_dict(e.to_dict())
-    return e
+class SaliencyMethod(Method):
+    """A baseline: ``attribute(batch) → Attribution`` of scores (higher = more important).  Subclasses set
+    ``name``, ``description`` (what the score is) and ``saliency_label`` (colour-bar label)."""
 
+    name = "baseline"
+    saliency_label = "saliency"
 
-def build_explanation(
-    method: SaliencyMethod, attr: Attribution, p: int, *, words: list[str], layers: list[str], tokens: list[str],
-    token_to_word: list[int], pieces: list[int], embedding_dim: int, prior_scale: float, text: Any,
-    segments: list[int] | None, target: str, options: dict, seconds: float,
-) -> SaliencyExplanation:
-    nw, nl = len(words), len(layers)
-    obj = attr.objective[p] if attr.objective is not None else torch.full((nl,), float("nan"))
-    conv = attr.converged[p] if attr.converged is not None else torch.ones(nl, dtype=torch.bool)
-    diag = {"seconds": seconds}
-    if attr.diagnostics:
-        diag.update(attr.diagnostics[p])
-    prior = prior_scale if (math.isfinite(prior_scale) and prior_scale > 0) else 1.0
-    return SaliencyExplanation(
-        words=words, layers=layers, sigma=attr.saliency[p, :, :nw].detach().float().cpu(), tokens=tokens,
-        token_to_word=token_to_word, pieces=pieces, embedding_dim=embedding_dim, prior_scale=prior,
-        objective=obj.float().cpu(), converged=conv.bool().cpu(), at_bound=torch.zeros(nl, nw, dtype=torch.bool),
-        steps=attr.steps, regularization=torch.full((nl,), float("nan")), text=text, segments=segments,
-        target=target,
-        options={"method": method.name, "saliency": method.description, "saliency_label": method.saliency_label,
-                 **method.options(), **options},
-        diagnostics=diag,
-    )
-
-
-# ---------------------------------------------------------------------------------------------- drivers
-
-def run_on_model(
-    method: SaliencyMethod, model: torch.nn.Module, tokenizer: Any, texts: Sequence, *,
-    layers: Any = None, target: str | int = "tokens", granularity: str = "word", seed: int = 0,
-    device: Any = None, progress: bool | None = None, max_batch: int | None = None, batch_size: int = 8,
-    layer_modules: Any = None, perturb_special: bool = False, truncation: bool = False,
-) -> list[SaliencyExplanation]:
-    """Run a baseline on a ``transformers`` model: the same inputs, layers and targets as ``explain``."""
-    from ..adapters import HFStates, encode, max_model_length
-    from ..api import layer_specs
-    from ..hooks import find_input_embeddings, frozen
-
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-    emb = find_input_embeddings(model)
-    dev = emb.weight.device
-    if device is not None and torch.device(device).type != dev.type:
-        raise ValueError(f"the model is on {dev} but device={device!r}: move the model with model.to() first")
-    specs = layer_specs(model, layers, layer_modules)
-    labels = [s.label for s in specs]
-    max_length = max_model_length(model, tokenizer)
-    prior = float(emb.weight.detach().float().std())
-    name = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
-    out: list[SaliencyExplanation] = []
-    with frozen(model):
-        for start in range(0, len(texts), int(batch_size)):
-            batch_texts = list(texts[start:start + int(batch_size)])
-            t0 = time.perf_counter()
-            enc = encode(tokenizer, batch_texts, granularity=granularity, perturb_special=perturb_special,
-                         max_length=max_length, truncation=truncation)
-            ids = enc.input_ids.to(dev)
-            with torch.no_grad():
-                x = emb(ids).detach().float()
-            hf = HFStates(model, specs, enc, target)
-            batch = Batch(fn=hf, x=x, word_index=enc.word_index.to(dev), n_words=int(enc.pieces.shape[1]),
-                          n_states=len(specs), max_batch=max_batch, seed=seed, progress=progress)
-            attr = method.attribute(batch)
-            elapsed = (time.perf_counter() - t0) / len(batch_texts)
-            options = {"seed": seed, "granularity": granularity, "perturb_special": perturb_special, "model": name,
-                       "layer_modules": [s.name for s in specs]}
-            for p, item in enumerate(batch_texts):
-                nw = len(enc.words[p])
-                out.append(build_explanation(
-                    method, attr, p, words=enc.words[p], layers=labels, tokens=enc.tokens[p],
-                    token_to_word=enc.token_to_word[p], pieces=enc.pieces[p, :nw].tolist(),
-                    embedding_dim=int(x.shape[-1]), prior_scale=prior, text=item,
-                    segments=enc.segments[p] if isinstance(item, tuple) else None, target=str(target),
-                    options=options, seconds=elapsed))
-    return out
-
-
-def _state_list(out: Any) -> tuple[list[torch.Tensor], list[str] | None]:
-    if torch.is_tensor(out):
-        return [out], None
-    if isinstance(out, Mapping):
-        return list(out.values()), [str(k) for k in out.keys()]
-    if isinstance(out, Sequence) and out and all(torch.is_tensor(v) for v in out):
-        return list(out), None
-    raise TypeError(f"phi must return a tensor [B, ...], a sequence of tensors or a dict of tensors, got {type(out)}")
-
-
-def run_on_function(
-    method: SaliencyMethod, phi: Callable, x: torch.Tensor, *, words: Sequence[str] | None = None, seed: int = 0,
-    max_batch: int | None = None, progress: bool | None = None, prior_scale: float | None = None,
-) -> SaliencyExplanation:
-    """Run a baseline on ``phi`` (as :func:`mi_explain.explain_function`): x [n, K] → σ-shaped saliency [L, n]."""
-    if not torch.is_tensor(x) or x.ndim != 2 or x.numel() == 0:
-        raise ValueError(f"x must be a non-empty [n_words, K] tensor, got {getattr(x, 'shape', type(x))}")
-    x = x.detach().float()
-    n, k = x.shape
-    words = [str(w) for w in words] if words is not None else [str(i) for i in range(n)]
-    if len(words) != n:
-        raise ValueError(f"{len(words)} words given for {n} rows of x")
-    with torch.no_grad():
-        clean, names = _state_list(phi(x[None]))
-    names = names or ([f"state {i}" for i in range(len(clean))] if len(clean) > 1 else ["state"])
-
-    def fn(xt: torch.Tensor, rows: torch.Tensor) -> list[torch.Tensor]:
-        states, _ = _state_list(phi(xt))
-        return [s.reshape(s.shape[0], -1) for s in states]
-
-    t0 = time.perf_counter()
-    batch = Batch(fn=fn, x=x[None], word_index=torch.arange(n, device=x.device)[None], n_words=n,
-                  n_states=len(clean), max_batch=max_batch, seed=seed, progress=progress)
-    attr = method.attribute(batch)
-    prior = float(prior_scale) if prior_scale is not None else (float(x.std()) if n * k > 1 else 1.0)
-    return build_explanation(method, attr, 0, words=words, layers=names, tokens=list(words),
-                             token_to_word=list(range(n)), pieces=[1] * n, embedding_dim=k, prior_scale=prior,
-                             text=None, segments=None, target="function", options={"seed": seed},
-                             seconds=time.perf_counter() - t0)
+    def result(self, attr: Attribution, p: int, info: ResultInfo) -> SaliencyExplanation:
+        """Text p's :class:`SaliencyExplanation`."""
+        nw, nl = len(info.words), len(info.layers)
+        obj = attr.objective[p] if attr.objective is not None else torch.full((nl,), float("nan"))
+        conv = attr.converged[p] if attr.converged is not None else torch.ones(nl, dtype=torch.bool)
+        diag = dict(info.diagnostics)
+        if attr.diagnostics:
+            diag.update(attr.diagnostics[p])
+        prior = info.prior_scale if (math.isfinite(info.prior_scale) and info.prior_scale > 0) else 1.0
+        return SaliencyExplanation(
+            words=info.words, layers=info.layers, scores=attr.values[p, :, :nw].detach().float().cpu(),
+            tokens=info.tokens, token_to_word=info.token_to_word, pieces=info.pieces,
+            embedding_dim=info.embedding_dim, prior_scale=prior, objective=obj.float().cpu(),
+            converged=conv.bool().cpu(), steps=attr.steps, text=info.text, segments=info.segments,
+            target=info.target, method=self.name,
+            options={"method": self.name, "saliency": self.description, "saliency_label": self.saliency_label,
+                     **self.options(), **info.options},
+            diagnostics=diag,
+        )

@@ -45,7 +45,7 @@ class Gradient(SaliencyMethod):
                                             additional_forward_args=(texts, which, proj))
             squares.index_add_(0, rows // self.readout.projections, g.detach().float() ** 2)
         tok = combine(squares, self.readout, p, batch.n_states).mean(-1)  # [P, L, T]
-        return Attribution(saliency=words_mean(tok, batch.word_index, batch.n_words))
+        return Attribution(values=words_mean(tok, batch.word_index, batch.n_words))
 
 
 class IntegratedGradients(SaliencyMethod):
@@ -92,5 +92,5 @@ class IntegratedGradients(SaliencyMethod):
             rel_delta.scatter_reduce_(0, pl.cpu(), rel, reduce="amax")
         sal = combine(squares, self.readout, p, batch.n_states)
         rel = rel_delta.view(p, batch.n_states)
-        return Attribution(saliency=sal, steps=self.n_steps,
+        return Attribution(values=sal, steps=self.n_steps,
                            diagnostics=[{"ig_delta": rel[i].tolist()} for i in range(p)])

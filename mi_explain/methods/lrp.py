@@ -379,7 +379,7 @@ class LRP(SaliencyMethod):
         with torch.enable_grad():
             with mode:
                 states = list(batch.fn(xr, texts))
-            seeds = batch.seeds(self.readout, states, which, proj)
+            seeds = batch.relevance_seeds(self.readout, states, which, proj)
             total_in = sum((g.float() * s.detach().float()).sum(-1) for g, s in zip(seeds, states))
             (grad,) = torch.autograd.grad(states, xr, grad_outputs=seeds, allow_unused=True)
         rel = (xr.detach() * grad).float() if grad is not None else torch.zeros_like(xr)
@@ -398,5 +398,5 @@ class LRP(SaliencyMethod):
             num.index_add_(0, pl.cpu(), (w.sum(-1) * total_in).cpu())
             den.index_add_(0, pl.cpu(), (total_in ** 2).cpu())
         cons = (num / den.clamp(min=1e-30)).view(p, batch.n_states)
-        return Attribution(saliency=combine(squares, self.readout, p, batch.n_states),
+        return Attribution(values=combine(squares, self.readout, p, batch.n_states),
                            diagnostics=[{"lrp_conservation": cons[i].tolist()} for i in range(p)])

@@ -86,7 +86,7 @@ class Perturbation(SaliencyMethod):
                 mask_loss[rows] = loss.detach()
             opt.step()
         m = torch.sigmoid(theta.detach()).view(p, n_l, n_w) * real[:, None]
-        return Attribution(saliency=m, objective=mask_loss.view(p, n_l).cpu(), steps=self.steps)
+        return Attribution(values=m, objective=mask_loss.view(p, n_l).cpu(), steps=self.steps)
 
     @staticmethod
     def _pick(states: list[torch.Tensor], which: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ Scores:
   1/n); ``auc``: probability that it outranks another encoder word of its row (chance ½).
 * :func:`layer_profile`, :func:`monotonicity` (Fig. 3): per layer the mean importance over words;
   Spearman ρ between depth and that profile (−1: strictly decreasing with depth, as the paper reports for
-  information); :func:`scale_spread`: log10(max/min over layers of the geometric-mean raw map value ``.sigma``
+  information); :func:`scale_spread`: log10(max/min over layers of the geometric-mean raw map value ``e.values()``
   — σ for ours, saliency for baselines), how far the overall scale of the map moves from layer to layer.
 * :func:`order_agreement` (Fig. 4): Spearman ρ between a hyper-parameter (the L2 weight α) and a per-model
   value (mean importance at the last layer); the paper reports information decreasing with α (ρ = −1).
@@ -29,35 +29,35 @@ from collections.abc import Sequence
 
 import torch
 
-from ..explanation import Explanation
+from ..results import Explanation, Result
 
 __all__ = ["importance", "layer_profile", "method_of", "monotonicity", "order_agreement", "ranking",
            "reverse_pattern", "scale_spread", "spearman"]
 
 
-def method_of(e: Explanation) -> str:
-    return str(e.options.get("method", "information"))
+def method_of(e: Result) -> str:
+    return e.method
 
 
-def importance(e: Explanation) -> torch.Tensor:
-    """[L, W] ≥ 0: information kept (nats/dim) for ours, the saliency for baselines."""
-    if method_of(e) == "information":
+def importance(e: Result) -> torch.Tensor:
+    """[L, W] ≥ 0: information kept (nats/dim) for ours, the score for baselines."""
+    if isinstance(e, Explanation):
         return e.word_information.double()
-    return e.sigma.double().clamp(min=0)
+    return e.values().double().clamp(min=0)
 
 
-def ranking(e: Explanation) -> torch.Tensor:
-    """[L, W]: larger = more used (−log σ for ours, saliency for baselines)."""
-    if method_of(e) == "information":
+def ranking(e: Result) -> torch.Tensor:
+    """[L, W]: larger = more used (−log σ for ours, the score for baselines)."""
+    if isinstance(e, Explanation):
         return -torch.log(e.sigma.double())
-    return e.sigma.double()
+    return e.values().double()
 
 
 def reverse_pattern(e: Explanation, n: int) -> dict[str, float]:
     """Reverse-pattern scores of a map whose rows are decoder steps 1…n and whose first n columns are the
     encoder words (module docstring)."""
     if e.n_layers < 1 or e.n_words < n:
-        raise ValueError(f"need ≥ 1 row and ≥ {n} columns, got a map of shape {tuple(e.sigma.shape)}")
+        raise ValueError(f"need ≥ 1 row and ≥ {n} columns, got a map of shape {tuple(e.values().shape)}")
     imp, rank = importance(e)[:, :n], ranking(e)[:, :n]
     rows = min(e.n_layers, n)
     mass, top1, auc = [], [], []
@@ -73,7 +73,7 @@ def reverse_pattern(e: Explanation, n: int) -> dict[str, float]:
             "chance_top1": 1 / n, "chance_auc": 0.5}
 
 
-def layer_profile(e: Explanation) -> torch.Tensor:
+def layer_profile(e: Result) -> torch.Tensor:
     """[L]: mean importance over words per layer (ours: ``e.information``)."""
     return importance(e).mean(1)
 
@@ -104,17 +104,17 @@ def spearman(a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.Tenso
     return float((ra * rb).sum()) / den if den > 0 else float("nan")
 
 
-def monotonicity(e: Explanation) -> float:
+def monotonicity(e: Result) -> float:
     """Spearman ρ between layer depth and :func:`layer_profile` (−1: decreasing with depth)."""
     prof = layer_profile(e)
     return spearman(torch.arange(len(prof)), prof)
 
 
-def scale_spread(e: Explanation) -> float:
-    """log10(max_l G_l / min_l G_l), G_l the geometric mean over words of ``e.sigma[l]`` (0-valued entries
+def scale_spread(e: Result) -> float:
+    """log10(max_l G_l / min_l G_l), G_l the geometric mean over words of ``e.values()[l]`` (0-valued entries
     ignored; NaN if a layer has none)."""
     g = []
-    for row in e.sigma.double():
+    for row in e.values().double():
         pos = row[row > 0]
         if not len(pos):
             return float("nan")

@@ -2,10 +2,12 @@
 
 Importing this package registers the model types ``mi_transformer``, ``mi_lstm`` and ``mi_cnn`` with
 ``AutoConfig``, ``AutoModel`` and ``AutoModelForSequenceClassification``, so saved checkpoints load through
-the Auto classes.  ``build_model("lstm", vocab_size=30522, hidden_size=256)`` builds a classifier by name.
+the Auto classes.  ``build_model("lstm", vocab_size=30522, hidden_size=256)`` builds a classifier by name;
+``load_classifier(folder)`` loads a saved one of any family with its tokenizer.
 """
 
 from .cnn import MiCNNConfig, MiCNNForSequenceClassification, MiCNNModel
+from .loading import load_classifier
 from .lstm import MiLSTMConfig, MiLSTMForSequenceClassification, MiLSTMModel
 from .registry import FAMILIES, Family, build_model, register
 from .transformer import MiTransformerConfig, MiTransformerForSequenceClassification, MiTransformerModel
@@ -25,4 +27,5 @@ __all__ = [
     "MiTransformerForSequenceClassification",
     "MiTransformerModel",
     "build_model",
+    "load_classifier",
 ]

@@ -1,0 +1,6 @@
+"""Results of every method: data (:mod:`.result`), saving/loading (:mod:`.io`), views (:mod:`.views`)."""
+
+from .io import FORMAT, append_jsonl, load, read_jsonl
+from .result import Explanation, Result, SaliencyExplanation
+
+__all__ = ["FORMAT", "Explanation", "Result", "SaliencyExplanation", "append_jsonl", "load", "read_jsonl"]
