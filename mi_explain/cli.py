@@ -146,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "for pairs; blank lines skipped (default: none)")
     opt = p.add_argument_group("what to explain")
     opt.add_argument("--method", default="information", choices=METHODS,
-                     help="'information' is the measure of Guan et al.; the others are baselines whose saliency "
-                          "is stored in place of σ (default: information)")
+                     help="'information' is the measure of Guan et al.; the others are baselines whose scores "
+                          "(higher = more important) take the place of σ (default: information)")
     opt.add_argument("--layers", default=None, type=_layers,
                      help="comma-separated layer indices (negative from the end) and/or 'embeddings' "
                           "(default: all layers)")
