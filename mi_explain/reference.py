@@ -3,6 +3,9 @@ our batched estimator (:mod:`mi_explain.estimator`) is benchmarked and checked a
 
 σ = scale · sigmoid(r), r ~ N(0, 1) at start, Adam (lr 0.01), one noise draw per step, loss
 mean_d((s̃ − s)² / σ_s²) − λ · mean_i log sigmoid(r_i); the result is σ at the lowest noisy loss seen.
+With ``data_norm`` the data term is Σ_d(…)/data_norm instead of the mean over the D elements: with
+data_norm = N·K it is λ × the paper's Eq. 7 per token (our default normalisation), so both optimisers
+minimise the same objective.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def reference_sigma(
     seed: int = 0,
     desc: str = "reference",
     progress: bool = True,
+    data_norm: float | None = None,
 ) -> ReferenceResult:
     """The authors' σ optimisation for ONE state.
 
@@ -74,7 +78,9 @@ def reference_sigma(
         sigma_tok = (scale * torch.sigmoid(r))[cols][:, None] * mask  # [T, 1]
         eps = torch.randn(x.shape, generator=noise_gen, device=device)
         state = phi((x + sigma_tok * eps)[None])[0]
-        loss = ((state - clean).pow(2) * inv_var).mean() - rate * F.logsigmoid(r).mean()
+        sq = (state - clean).pow(2) * inv_var
+        data = sq.mean() if data_norm is None else sq.sum() / data_norm
+        loss = data - rate * F.logsigmoid(r).mean()
         value = float(loss.detach())  # the authors track the best loss on the host every step
         if value < best_loss:
             best_loss, best_step, best_r = value, step, r.detach().clone()

@@ -1,29 +1,23 @@
-"""Smoke test of scripts/bench_explain.py: a tiny model, a few reference steps, a small evaluation."""
+"""Smoke test of mi_explain.benchmark (scripts/bench_explain.py): a tiny model, a few reference steps, a small
+evaluation."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_explain.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_explain", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_explain"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
+    from mi_explain import benchmark
+
+    return benchmark
 
 
 def test_sentences_are_sst2_sized(bench):

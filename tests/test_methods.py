@@ -118,3 +118,32 @@ def test_perturbation_keeps_exactly_the_words_the_state_reads():
 
 
 # --------------------------------------------------------------------------------------- LRP
+
+
+def _toy_explanation(sigma):
+    from mi_explain import Explanation
+
+    sigma = torch.tensor(sigma)
+    n_layers, n_words = sigma.shape
+    return Explanation(words=[f"w{i}" for i in range(n_words)], layers=[f"layer {i}" for i in range(n_layers)],
+                       sigma=sigma, tokens=[f"w{i}" for i in range(n_words)], token_to_word=list(range(n_words)),
+                       pieces=[1] * n_words, embedding_dim=4, prior_scale=1.0, objective=torch.zeros(n_layers),
+                       converged=torch.ones(n_layers, dtype=torch.bool),
+                       at_bound=torch.zeros(n_layers, n_words, dtype=torch.bool), steps=1,
+                       regularization=torch.ones(n_layers), text="t", target="tokens", options={}, diagnostics={})
+
+
+def test_consistency_flags_a_sharp_rise_and_nothing_else():
+    from mi_explain.glue.report import consistency_lines
+    from mi_explain.methods.information import consistency_flags
+
+    falling = _toy_explanation([[0.1, 0.2], [0.2, 0.3], [0.5, 0.5]])  # information falls layer by layer
+    assert consistency_flags(falling) == []
+    rising = _toy_explanation([[0.1, 0.9], [0.1, 0.1], [0.2, 0.2]])  # w1: log(1/0.9) → log(1/0.1), +2.1 nats
+    flags = consistency_flags(rising)
+    assert len(flags) == 1 and flags[0]["from"] == "layer 0" and flags[0]["to"] == "layer 1"
+    assert flags[0]["words"] == ["w1"] and flags[0]["information_rise"] > 0.5
+    rising.diagnostics["consistency"] = flags
+    text = "\n".join(consistency_lines([rising, falling]))
+    assert "| layer 0 | layer 1 | 1 |" in text
+    assert "No sharp rise" in "\n".join(consistency_lines([falling]))

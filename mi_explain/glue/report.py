@@ -60,6 +60,29 @@ def _md_table(df, floatfmt: str = ".4f") -> str:  # noqa: ANN001
     return "\n".join(out)
 
 
+def consistency_lines(explanations: Sequence[Explanation]) -> list[str]:
+    """The report section on sharp rises of information from one layer to the next (the estimator's
+    ``diagnostics["consistency"]``, whole-layer targets): where a layer reads only the previous one it cannot
+    keep more of a word, so each rise marks a map that is not the minimiser or a flat Eq. 7."""
+    rows: dict[tuple[str, str], list[float]] = {}
+    words: dict[tuple[str, str], int] = {}
+    for e in explanations:
+        for flag in e.diagnostics.get("consistency", []) or []:
+            key = (flag["from"], flag["to"])
+            rows.setdefault(key, []).append(float(flag["information_rise"]))
+            words[key] = words.get(key, 0) + len(flag["words"])
+    lines = ["## Consistency of consecutive layers", ""]
+    if not rows:
+        return lines + [f"No sharp rise of information from one layer to the next in {len(explanations)} texts "
+                        "(mean rise > 0.5 nat/dim or a word's > 1 nat).", ""]
+    lines += [f"Sharp rises of information from a layer to the next (of {len(explanations)} texts); the later layer "
+              "reads only the earlier one, so these maps deserve a second look (larger `steps`, smaller `tol`):", "",
+              "| from | to | texts flagged | mean rise (nat/dim) | words flagged |", "|---|---|---|---|---|"]
+    for (a, b), vals in rows.items():
+        lines.append(f"| {a} | {b} | {len(vals)} | {sum(vals) / len(vals):.3f} | {words[(a, b)]} |")
+    return lines + [""]
+
+
 def write_run_report(run: str | Path, top_k: int | None = None) -> Path | None:
     """Tables, figures and ``report.md`` of one run directory; None when it has no results yet."""
     run = Path(run)
@@ -100,6 +123,7 @@ def write_run_report(run: str | Path, top_k: int | None = None) -> Path | None:
                   "`mi_explain.information.corpus_information`).", "",
                   "![information per layer](figures/information_per_layer.png)", "",
                   _md_table(info[["layer", "n_sentences", "information", "information_sem", "converged"]]), ""]
+        lines += consistency_lines(list(layers.values()))
         drawn = [i for i in config.get("drawn_idx", []) if i in layers]
         if drawn:
             lines += ["## Layer by layer (Fig. 7)", ""]

@@ -206,7 +206,9 @@ class Information(Method):
             if batch.reference_sigma is None:
                 raise ValueError("no regularization given and this batch cannot draw reference inputs")
             n_ref = int(self.n_reference or batch.n_reference)
-            sigma_s = batch.reference_sigma(n_ref, batch.seed).float()  # [P, L]
+            # σ_s is a property of the state and the text, not of the optimisation: its reference inputs are
+            # drawn the same way whatever ``seed`` is, so maps for different seeds differ only by the optimiser
+            sigma_s = batch.reference_sigma(n_ref, 0).float()  # [P, L]
             inv = [(1.0 / sigma_s[:, i:i + 1] ** 2).to(dev) for i in range(sigma_s.shape[1])]
             source = f"{batch.reference_kind}×{n_ref}"
         prior = batch.prior_scale if batch.prior_scale is not None else torch.ones(n_prob, device=dev)

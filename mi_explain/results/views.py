@@ -135,5 +135,9 @@ def to_text(r: Result) -> str:
         if i is None:
             lines.append("…")
             continue
-        lines.append(row(r.layers[i], ["…" if j is None else f"{float(main[i, j]):.3g}" for j in cols]))
+        flag = "" if bool(r.converged[i]) else "  (not converged)"
+        lines.append(row(r.layers[i], ["…" if j is None else f"{float(main[i, j]):.3g}" for j in cols]) + flag)
+    bad = [r.layers[i] for i in range(r.n_layers) if not bool(r.converged[i])]
+    if bad:
+        lines.append(f"not converged (values may be wrong): {', '.join(bad)}; see .diagnostics['stderr']")
     return "\n".join(lines)
