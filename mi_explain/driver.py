@@ -26,6 +26,7 @@ from .methods.base import Batch, CleanStates, ResultInfo
 from .methods.information import Information, Regularization, estimator_config, warn_unconverged
 from .regularization import pooled_variance
 from .results import Result
+from .validation import check_explain_args, check_explain_function_args
 
 __all__ = ["PreparedBatch", "estimate_regularization", "estimator_config", "explain", "explain_function",
            "function_batch", "layer_specs", "model_batch", "prepare_batch", "state_list", "state_specs"]
@@ -247,6 +248,7 @@ def explain(
     "information" only).  Returns a result (:class:`~mi_explain.Explanation` for information,
     :class:`~mi_explain.results.SaliencyExplanation` for baselines) or a list of them.
     """
+    check_explain_args({**locals(), **options})  # first: names the argument before any work
     m = get_method(method, **options)
     single = isinstance(text, (str, tuple))
     texts = [text] if single else list(text)
@@ -377,6 +379,7 @@ def explain_function(
     prior_scale: the embeddings' per-dimension spread (default: std of x).  Returns an
     :class:`~mi_explain.Explanation` with σ [n_states, n] (a SaliencyExplanation for baselines).
     """
+    check_explain_function_args({**locals(), **options})
     m = get_method(method, **options)
     if not torch.is_tensor(x) or x.ndim != 2:
         raise ValueError(f"x must be a [n_words, K] tensor, got {getattr(x, 'shape', type(x))}")

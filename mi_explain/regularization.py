@@ -11,9 +11,12 @@ which is well defined when reference texts have different lengths.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
+
+from .estimator import NonFiniteError
 
 __all__ = ["pooled_variance", "as_inverse_variance"]
 
@@ -24,6 +27,9 @@ def pooled_variance(vectors: torch.Tensor) -> float:
         raise ValueError(f"need at least 2 sampled vectors [N, H] to estimate σ_s, got shape {tuple(vectors.shape)}")
     v = vectors.double()
     var = float(v.var(dim=0, unbiased=True).mean())
+    if not math.isfinite(var):
+        raise NonFiniteError("the hidden state is NaN or infinite for the reference inputs used to estimate σ_s; "
+                             "check the model for overflow (e.g. float16) or pass `regularization=` explicitly")
     if not var > 0:
         raise ValueError("the hidden state does not vary over the sampled inputs (σ_s = 0); "
                          "pass `regularization=` explicitly")

@@ -5,7 +5,18 @@ Nothing here touches the Hugging Face Hub (HF_HUB_OFFLINE is set before transfor
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+
+# Caches go to a temporary folder of this test session, never to ~/.cache/huggingface: set before
+# datasets / evaluate / transformers are imported (they read these variables at import time).
+_CACHE = tempfile.mkdtemp(prefix="mi_explain_tests_cache_")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+for _key, _sub in {"HF_HOME": "hf_home", "HF_DATASETS_CACHE": "datasets", "HF_EVALUATE_CACHE": "evaluate",
+                   "HF_METRICS_CACHE": "metrics", "HF_MODULES_CACHE": "modules"}.items():
+    os.environ[_key] = os.path.join(_CACHE, _sub)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -277,7 +277,7 @@ def test_to_html_escapes_words():
     assert "<b>&" not in out
     assert "<script" not in out and out.count("<tr>") == 3
     assert "[CLS]" not in out
-    assert e._repr_html_() == out
+    assert e._repr_html_() in out and not e._repr_html_().startswith("<!DOCTYPE")  # the notebook fragment
 
 
 def test_repr_compact():

@@ -127,12 +127,9 @@ def save(result: Result, path: str | os.PathLike) -> Path:
 
 def load(path: str | os.PathLike) -> Result:
     """Read a file written by :func:`save` for any method: the class of the method recorded in it."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from err
-    return from_dict(data)
+    from ..file_checks import read_explanation  # errors name the file, the field, and the other format
+
+    return read_explanation(path, from_dict)
 
 
 def append_jsonl(path: str | os.PathLike, results: Result | list[Result],
@@ -160,6 +157,8 @@ def append_jsonl(path: str | os.PathLike, results: Result | list[Result],
 def read_jsonl(path: str | os.PathLike, with_meta: bool = False) -> list:
     """Read a file written by :func:`append_jsonl` → list of results (or (result, meta) pairs).
     A last line cut short by a killed writer is ignored; any other bad line raises with its number."""
+    from ..file_checks import decode, jsonl_decode_error
+
     raw = Path(path).read_text(encoding="utf-8")
     lines = raw.split("\n")
     out = []
@@ -171,8 +170,8 @@ def read_jsonl(path: str | os.PathLike, with_meta: bool = False) -> list:
         except json.JSONDecodeError as err:
             if number == len(lines) and not raw.endswith("\n"):
                 break  # an interrupted final write
-            raise ValueError(f"{path}, line {number}: not valid JSON ({err.msg})") from err
-        meta = d.pop("meta", None)
-        e = from_dict(d)
+            raise jsonl_decode_error(path, number, err) from err
+        meta = d.pop("meta", None) if isinstance(d, dict) else None
+        e = decode(from_dict, d, f"{path}, line {number}")
         out.append((e, meta) if with_meta else e)
     return out

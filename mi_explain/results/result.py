@@ -212,14 +212,16 @@ class Result:
 
         return save_plot(self, path, **plot_kwargs)
 
-    def to_html(self, value: str | None = None) -> str:
-        """Self-contained HTML (inline styles, no JS); see :func:`mi_explain.results.views.to_html`."""
+    def to_html(self, value: str | None = None, full_page: bool = True) -> str:
+        """Self-contained HTML (inline styles, no JS, UTF-8): one row per layer, one chip per word shaded by
+        ``value`` with the value printed under it; full_page=False: the notebook fragment (see
+        :mod:`mi_explain.html`)."""
         from .views import to_html
 
-        return to_html(self, value)
+        return to_html(self, value, full_page=full_page)
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        return self.to_html(full_page=False)
 
     def __repr__(self) -> str:
         from .views import to_text

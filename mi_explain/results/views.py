@@ -6,11 +6,8 @@ much information, a high score), white = it does not.
 
 from __future__ import annotations
 
-import html
 import os
 from pathlib import Path
-
-import torch
 
 from .result import Explanation, Result
 
@@ -104,57 +101,12 @@ def save_plot(r: Result, path: str | os.PathLike, **plot_kwargs) -> Path:  # noq
     return path
 
 
-def _shade(r: Result, name: str) -> torch.Tensor:
-    """[L, W] in [0, 1]: 1 = the state uses the word (normalised over the whole map)."""
-    v = r.values(name).double()
-    finite = v[torch.isfinite(v)]
-    if name in ("sigma", "entropy"):  # small = kept: reversed, min → dark
-        lo = float(finite.min()) if finite.numel() else 0.0
-        hi = float(finite.max()) if finite.numel() else 0.0
-        shade = ((hi - v) / (hi - lo)).clamp(0, 1) if hi > lo else torch.zeros_like(v)
-    else:
-        top = float(finite.max()) if finite.numel() else 0.0
-        shade = (v / top).clamp(0, 1) if top > 0 else torch.zeros_like(v)
-        shade = torch.where(torch.isinf(v) & (v > 0), torch.ones_like(v), shade)
-    return torch.nan_to_num(shade, nan=0.0)
+def to_html(r: Result, value: str | None = None, full_page: bool = True) -> str:
+    """Self-contained HTML of ``value`` (default: "information" for ours, "scores" for baselines): one row per
+    layer, word chips shaded by the value with the value printed under each (see :mod:`mi_explain.html`)."""
+    from ..html import explanation_html
 
-
-def _tooltip(r: Result, i: int, j: int) -> str:
-    if isinstance(r, Explanation):
-        tip = f"σ={float(r.sigma[i, j]):.4g}, information={float(r.word_information[i, j]):.3g} nats/dim"
-        return tip + (" (σ at upper bound)" if bool(r.at_bound[i, j]) else "")
-    return f"{_score_label(r)}={float(r.values()[i, j]):.4g}"
-
-
-def to_html(r: Result, value: str | None = None) -> str:
-    """Self-contained HTML table (inline styles, no JS): one row per layer, words shaded by ``value``
-    (default: "information" for ours, "scores" for baselines); dark = used, white = not.  Each word's
-    tooltip gives its numbers."""
-    name = value or ("information" if isinstance(r, Explanation) else r.VALUES[0])
-    if name == "saliency":
-        name = "scores"
-    shade = _shade(r, name)
-    sep = set(r.separators())
-    cell = "padding:2px 6px;text-align:left;vertical-align:top;"
-    rows = []
-    for i, layer in enumerate(r.layers):
-        spans = []
-        for j, word in enumerate(r.words):
-            if j in sep:
-                spans.append('<span style="margin:0 6px;color:#888">‖</span>')
-            a = float(shade[i, j])
-            spans.append(f'<span title="{html.escape(_tooltip(r, i, j))}" style="background:rgba(8,104,172,{a:.3f});'
-                         f'color:{"#fff" if a > 0.55 else "#000"};padding:1px 3px;margin:1px;border-radius:3px;'
-                         f'display:inline-block">{html.escape(word)}</span>')
-        rows.append(f'<tr><th style="{cell}white-space:nowrap">{html.escape(layer)}</th>'
-                    f'<td style="{cell}">{"".join(spans)}</td></tr>')
-    if isinstance(r, Explanation):
-        caption = f"{name} kept per word and layer (dark = kept, white = discarded)"
-    else:
-        caption = f"{r.method}: {r.options.get('saliency', 'score')} (dark = salient)"
-    return ('<table style="border-collapse:collapse;font-family:sans-serif;font-size:13px">'
-            f'<caption style="text-align:left;color:#555">{html.escape(caption)}</caption>'
-            f"{''.join(rows)}</table>")
+    return explanation_html(r, value, full_page=full_page)
 
 
 def to_text(r: Result) -> str:
