@@ -315,11 +315,23 @@ def run_explain(args: argparse.Namespace) -> int:
             raise UsageError(f"--layer-modules: {err}; names are those of model.named_modules(), "
                              "e.g. encoder.layer.0") from err
     autocast = {"auto": None, "on": True, "off": False}[args.autocast]
-    result = explain(model, tokenizer, texts, method=args.method, layers=args.layers, target=args.target,
-                     granularity=args.granularity, reference_texts=reference, seed=args.seed, device=device,
-                     progress=False if args.quiet else None, max_batch=args.max_batch, batch_size=args.batch_size,
-                     layer_modules=layer_modules, perturb_special=args.perturb_special, truncation=args.truncation,
-                     autocast=autocast, max_length=args.max_length, prior_scale=args.prior_scale, **options)
+    import warnings
+
+    from .methods.information import UnconvergedWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnconvergedWarning)
+        result = explain(model, tokenizer, texts, method=args.method, layers=args.layers, target=args.target,
+                         granularity=args.granularity, reference_texts=reference, seed=args.seed, device=device,
+                         progress=False if args.quiet else None, max_batch=args.max_batch,
+                         batch_size=args.batch_size, layer_modules=layer_modules,
+                         perturb_special=args.perturb_special, truncation=args.truncation, autocast=autocast,
+                         max_length=args.max_length, prior_scale=args.prior_scale, **options)
+    for w in caught:  # one line each, not Python's two-line warning format
+        if issubclass(w.category, UnconvergedWarning):
+            print(f"mi-explain: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     items = [result] if single else list(result)
     for e in items:
         e.options["model"] = args.model

@@ -204,6 +204,7 @@ def test_errors_found_after_loading_are_one_line(capsys, tmp_path, model_dir):
     line = _error(capsys, [*base, "--text", long])
     assert "over the model's maximum of 64" in line and "pass --truncation" in line
     assert main([*base, "--text", long, "--truncation", "--layers", "0"]) == 0
+    capsys.readouterr()  # that run may warn in one line (4 steps: not converged)
     line = _error(capsys, [*base, "--text", "a bird", "--layer-modules", "encoder.nothing"])
     assert line.startswith("mi-explain: error: --layer-modules:")
     assert main([*base, "--text", "a bird", "--layer-modules", "encoder.layer.1", "--regularization", "0.5"]) == 0
@@ -247,3 +248,13 @@ def test_cli_explains_and_writes_files(tmp_path, capsys):
 def test_hub_ids_and_paths_pass_through():
     assert resolve_model_path("bert-base-uncased") == "bert-base-uncased"
     assert resolve_model_path("/some/folder") == "/some/folder"
+
+
+def test_unconverged_layers_are_named_in_one_line(capsys, tmp_path, model_dir):
+    code = main(["explain", "--model", model_dir, "--out", str(tmp_path), "--quiet", "--steps", "2",
+                 "--text", "a rare bird", "--layers", "0,1"])
+    cap = capsys.readouterr()
+    assert code == 0
+    warn = [line for line in cap.err.splitlines() if line.startswith("mi-explain: warning:")]
+    assert len(warn) == 1 and "layer 0" in warn[0] and "layer 1" in warn[0] and "within 2 steps" in warn[0]
+    assert "(not converged)" in cap.out  # the printed map marks the layers too
