@@ -43,6 +43,7 @@ import os
 import platform
 import subprocess
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -319,8 +320,10 @@ def warm_up(model: torch.nn.Module, tokenizer: Any, seed: int) -> None:
         reference_sigma(lambda xt: prep.states(xt, rows)[0], prep.problems.x[0], prep.problems.word_index[0],
                         int(prep.problems.pieces.shape[1]), prep.clean[0][0], prep.inv_var[0], rate=RATE, scale=1.0,
                         steps=10, seed=seed, progress=False)
-    mi_explain.explain(model, tokenizer, text, granularity="token", rate=RATE, regularization=[1.0] * len(specs),
-                       steps=2, progress=False, seed=seed)
+    with warnings.catch_warnings():  # two steps cannot converge; this run only warms up
+        warnings.simplefilter("ignore", mi_explain.UnconvergedWarning)
+        mi_explain.explain(model, tokenizer, text, granularity="token", rate=RATE,
+                           regularization=[1.0] * len(specs), steps=2, progress=False, seed=seed)
 
 
 # ----------------------------------------------------------------------------------------------------
