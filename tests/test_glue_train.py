@@ -77,6 +77,7 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
     curve = read_curve(run / "curve.jsonl")
     train_steps = [r["step"] for r in curve if r["kind"] == "train"]
     assert train_steps == [1, 2, 3, 4, 5, 6]  # the resumed sitting logs steps 5 and 6, not 1 and 2 again
+    assert [(r["step"], r["max_steps"]) for r in curve if r["kind"] == "begin"] == [(0, 4), (4, 6)]
     walls = [r["wall_s"] for r in curve if r["kind"] == "train"]
     assert walls == sorted(walls) and second["train_seconds"] >= first["train_seconds"]
     evals = [r for r in curve if r["kind"] == "eval"]

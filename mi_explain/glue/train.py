@@ -32,6 +32,8 @@ from .tasks import get_task
 __all__ = ["CURVE_FILE", "WallClockCallback", "last_checkpoint", "main", "read_curve", "train"]
 
 CURVE_FILE = "curve.jsonl"
+#: row kinds of a curve, in the order they happen at one step
+_KINDS = ("begin", "train", "eval", "end", "final")
 
 
 def _tokenized(dataset, tokenizer, task, max_length: int):  # noqa: ANN001
@@ -54,9 +56,10 @@ def read_curve(path: str | Path) -> list[dict[str, Any]]:
     """The rows of a ``curve.jsonl``; a row logged again after a resume replaces the earlier one.
 
     Rows are merged by (step, kind) where kind is ``train`` (loss, learning rate), ``eval`` (held-out and
-    validation scores during training), ``end`` (the Trainer's summary) or ``final`` (the score reported in
-    ``scores.json``); later lines win, so a step logged again after a resume replaces the earlier values.
-    A truncated line (a killed run) is skipped.
+    validation scores during training), ``end`` (the Trainer's summary), ``final`` (the score reported in
+    ``scores.json``) or ``begin`` (a sitting's start: planned ``max_steps``, epochs, batch size).  Later
+    lines win, so a step logged again after a resume replaces the earlier values.  A truncated line (a killed
+    run) is skipped.
     """
     rows: dict[tuple[int, str], dict[str, Any]] = {}
     path = Path(path)
@@ -68,7 +71,8 @@ def read_curve(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
         rows.setdefault((int(row["step"]), row["kind"]), {}).update(row)
-    return [rows[k] for k in sorted(rows)]
+    order = {kind: i for i, kind in enumerate(_KINDS)}
+    return [rows[k] for k in sorted(rows, key=lambda k: (k[0], order.get(k[1], len(order))))]
 
 
 def _kind(logs: dict[str, Any]) -> str:
@@ -98,15 +102,22 @@ def _wall_callback():  # noqa: ANN202  (subclass built lazily: transformers impo
             earlier = [r for r in read_curve(self.path) if r["step"] <= state.global_step]
             self.offset = max((float(r["wall_s"]) for r in earlier), default=0.0)
             self.t0 = time.perf_counter()
+            if state.is_world_process_zero:
+                self._write({"step": int(state.global_step), "kind": "begin", "wall_s": round(self.offset, 1),
+                             "max_steps": int(state.max_steps), "num_train_epochs": state.num_train_epochs,
+                             "train_batch_size": state.train_batch_size})
+
+        def _write(self, row: dict[str, Any]) -> None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
 
         def on_log(self, args, state, control, logs=None, **kw) -> None:  # noqa: ANN001
             if not state.is_world_process_zero or not logs:
                 return
             row = {"step": int(state.global_step), "epoch": round(float(state.epoch or 0), 4), "kind": _kind(logs),
                    "wall_s": round(self.elapsed(), 1), **{k: v for k, v in logs.items() if k != "epoch"}}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
+            self._write(row)
 
     return _WallClock
 
