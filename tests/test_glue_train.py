@@ -108,3 +108,14 @@ def test_early_stopping_reads_only_the_heldout_slice(tmp_path: Path) -> None:
 def test_train_arguments_reject_negative_values() -> None:
     with pytest.raises(ValueError, match="heldout_samples must be ≥ 0"):
         TrainArguments(heldout_samples=-1)
+
+
+def test_glue_cpu_script_trains_every_cpu_config() -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    script = (root / "scripts" / "glue_cpu.sh").read_text(encoding="utf-8")
+    chains = re.findall(r"^CHAIN_[AB]=\(([^)]*)\)", script, re.M)
+    items = [tuple(i.split(":")) for chain in chains for i in chain.split()]
+    configs = {tuple(p.name.removesuffix("_cpu.yaml").split("_")) for p in (root / "configs").glob("*_cpu.yaml")}
+    assert len(items) == len(set(items)) == 12 and set(items) == configs
