@@ -49,10 +49,12 @@ def test_finished_run_and_written_files(tmp_path: Path) -> None:
     _curve(run, ROWS)
     (run / "scores.json").write_text(json.dumps({
         "headline_value": 0.86, "metrics": {"accuracy": 0.86, "f1": 0.8}, "n_train": 100, "n_heldout": 10,
-        "n_eval": 50, "stopped_early": False}), encoding="utf-8")
+        "n_eval": 50, "stopped_early": False, "options": {"model": {"family": "bert", "output_root": "/some/abs/path"}}}),
+        encoding="utf-8")
     [s] = collect(tmp_path / "runs")
     assert s["status"] == "finished" and s["reached_target"] is True and s["remaining_s"] == 0
     assert "not GLUE's dev split" in s["note"]
+    assert s["options"] == {"model": {"family": "bert"}}  # no machine paths in what is committed
     main([str(tmp_path / "runs"), "--data", str(tmp_path / "data"), "--tag", "t"])
     csv_lines = (tmp_path / "data" / "glue_curves_t.csv").read_text().splitlines()
     assert csv_lines[0].startswith("task,family,step") and csv_lines[1].startswith("qqp,bert,20,0.4,40,0.6,0.65,0.6")

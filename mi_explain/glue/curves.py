@@ -126,8 +126,14 @@ def run_summary(run: str | Path) -> dict[str, Any]:
     }
     if scores:
         out["metrics"] = scores["metrics"]
-        out["options"] = scores.get("options", {})
+        out["options"] = _portable(scores.get("options", {}))
     return out
+
+
+def _portable(options: dict[str, Any]) -> dict[str, Any]:
+    """The run's options without the machine's paths (output root, data folder): safe to commit."""
+    return {group: {k: v for k, v in values.items() if k not in ("output_root", "data_dir", "output_dir")}
+            if isinstance(values, dict) else values for group, values in options.items()}
 
 
 def collect(root: str | Path) -> list[dict[str, Any]]:
