@@ -49,7 +49,8 @@ def test_finished_run_and_written_files(tmp_path: Path) -> None:
     _curve(run, ROWS)
     (run / "scores.json").write_text(json.dumps({
         "headline_value": 0.86, "metrics": {"accuracy": 0.86, "f1": 0.8}, "n_train": 100, "n_heldout": 10,
-        "n_eval": 50, "stopped_early": False, "options": {"model": {"family": "bert", "output_root": "/some/abs/path"}}}),
+        "n_eval": 50, "stopped_early": False,
+        "options": {"model": {"family": "bert", "output_root": "/some/abs/path"}}}),
         encoding="utf-8")
     [s] = collect(tmp_path / "runs")
     assert s["status"] == "finished" and s["reached_target"] is True and s["remaining_s"] == 0
