@@ -54,13 +54,15 @@ TARGETS = {(t, f): target_of(t, f) for t in TASKS for f in FAMILY_ORDER}
 
 
 def curve_points(curve: list[dict[str, Any]], headline: str) -> list[dict[str, Any]]:
-    """One point per evaluation during training, with the latest train loss logged at or before it."""
-    points, loss = [], None
+    """One point per evaluation during training; ``train_loss`` is the mean of the losses logged since the last."""
+    points, losses = [], []
     for row in curve:
         if row["kind"] == "train" and "loss" in row:
-            loss = float(row["loss"])
+            losses.append(float(row["loss"]))
         if row["kind"] != "eval":
             continue
+        loss = float(np.mean(losses)) if losses else (points[-1]["train_loss"] if points else None)
+        losses = []
         points.append({
             "step": row["step"], "epoch": row["epoch"], "wall_s": row["wall_s"], "train_loss": loss,
             "heldout_loss": row.get("eval_heldout_loss"), "heldout_metric": row.get(f"eval_heldout_{headline}"),
@@ -149,7 +151,8 @@ def collect(root: str | Path) -> list[dict[str, Any]]:
 
 
 def plot_curves(summaries: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Headline metric (validation solid, held-out dashed) and train loss against epochs, one column per task."""
+    """Headline metric (validation solid, held-out dashed, reported score a star) and train loss against epochs,
+    one column per task."""
     import matplotlib.pyplot as plt
 
     from .figures import _save
@@ -159,23 +162,31 @@ def plot_curves(summaries: Sequence[dict[str, Any]], path: str | Path) -> Path:
     colors = dict(zip(FAMILY_ORDER, ("#2b7bba", "#d62728", "#2ca02c", "#9467bd")))
     for col, task in enumerate(tasks):
         top, bottom = axes[0][col], axes[1][col]
-        for s in (s for s in summaries if s["task"] == task):
+        for s in (s for s in summaries if s["task"] == task and s["curve"]):
             c, name, pts = colors[s["family"]], FAMILY_TITLES[s["family"]], s["curve"]
             ep = [p["epoch"] for p in pts]
-            top.plot(ep, [p["validation_metric"] for p in pts], "-o", ms=3, color=c, label=f"{name} validation")
-            top.plot(ep, [p["heldout_metric"] for p in pts], "--", color=c, alpha=0.6)
+            val = [p["validation_metric"] for p in pts]
+            if any(v is not None for v in val):
+                top.plot(ep, val, "-o", ms=3, color=c, label=name)
+                top.plot(ep, [p["heldout_metric"] for p in pts], "--", color=c, alpha=0.6)
+            else:  # validation not scored during training (QQP): the held-out slice alone
+                top.plot(ep, [p["heldout_metric"] for p in pts], "--o", ms=3, color=c, alpha=0.8,
+                         label=f"{name} (held-out only)")
+            if s["validation"] is not None:
+                top.plot([ep[-1]], [s["validation"]], "*", ms=10, color=c)
             top.axhline(s["target"], color=c, lw=0.8, ls=":")
             bottom.plot(ep, [p["train_loss"] for p in pts], "-", color=c, label=name)
         title = get_task(task).title + (" (local split, not GLUE dev)" if task == "qqp" else "")
         top.set_title(title, loc="left")
-        top.set_ylabel(f"{TASKS[task].headline} (dotted: target)")
+        top.set_ylabel(TASKS[task].headline.replace("matthews_correlation", "MCC"))
         bottom.set_xlabel("epoch")
-        bottom.set_ylabel("train loss")
+        bottom.set_ylabel("train loss (mean between evaluations)")
         top.legend(fontsize=7)
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
-    fig.suptitle("GLUE training on the 2-core CPU: validation (solid) and held-out train slice (dashed)",
-                 x=0.01, ha="left")
+    fig.suptitle("GLUE training on the 2-core CPU: validation (solid), held-out slice of the training set "
+                 "(dashed), reported score of the selected checkpoint (star), target (dotted)", x=0.01, ha="left",
+                 fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
