@@ -62,3 +62,5 @@ def test_finished_run_and_written_files(tmp_path: Path) -> None:
     assert csv_lines[0].startswith("task,family,step") and csv_lines[1].startswith("qqp,bert,20,0.4,40,0.65,0.65,0.6")
     assert json.loads((tmp_path / "data" / "glue_training_t.json").read_text())[0]["validation"] == 0.86
     assert (tmp_path / "data" / "glue_curves_t.png").stat().st_size > 1000
+    table = (tmp_path / "data" / "glue_training_t.md").read_text()
+    assert "| QQP¹ | BERT | 0.8600 | 0.85 | 0.9129 | yes | 100 |" in table and "not GLUE's dev split" in table

@@ -9,9 +9,9 @@ For every ``<root>/<task>/<family>/`` that holds a ``curve.jsonl`` (finished or 
   the TRAIN split) loss and headline metric, validation loss and headline metric.
 
 ``python -m mi_explain.glue.curves <root> --data docs/data --img docs/img --tag cpu`` writes
-``glue_training_<tag>.json`` (summaries with curves), ``glue_curves_<tag>.csv`` (the curves, one row per
-evaluation) and ``glue_curves_<tag>.png``.  Nothing here needs the models: the curves are recomputed from
-these files alone.
+``glue_training_<tag>.json`` (summaries with curves), ``glue_training_<tag>.md`` (the summary table),
+``glue_curves_<tag>.csv`` (the curves, one row per evaluation) and ``glue_curves_<tag>.png``.
+Nothing here needs the models: the curves are recomputed from these files alone.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from .report import FAMILY_ORDER, FAMILY_TITLES, PAPER_TABLE2
 from .tasks import TASKS, get_task
 from .train import CURVE_FILE, last_checkpoint, read_curve
 
-__all__ = ["CURVE_COLUMNS", "TARGETS", "collect", "curve_points", "main", "plot_curves", "run_summary", "target_of"]
+__all__ = ["CURVE_COLUMNS", "TARGETS", "collect", "curve_points", "main", "plot_curves", "run_summary", "target_of",
+           "training_table"]
 
 _TASK_COLUMN = {"sst2": 0, "cola": 1, "qqp": 2}
 CURVE_COLUMNS = ("task", "family", "step", "epoch", "wall_s", "train_loss", "heldout_loss", "heldout_metric",
@@ -128,6 +129,7 @@ def run_summary(run: str | Path) -> dict[str, Any]:
     }
     if scores:
         out["metrics"] = scores["metrics"]
+        out["bf16"] = scores.get("bf16")
         out["options"] = _portable(scores.get("options", {}))
     return out
 
@@ -191,6 +193,36 @@ def plot_curves(summaries: Sequence[dict[str, Any]], path: str | Path) -> Path:
     return _save(fig, path)
 
 
+_BF16 = {True: "yes", False: "no"}
+
+
+def training_table(summaries: Sequence[dict[str, Any]]) -> str:
+    """A markdown table: one row per run with score, target, paper, data, epochs, steps, wall time, s/step."""
+    def f(v: Any, nd: int = 4) -> str:
+        return "–" if v is None else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+    lines = ["| task | model | validation | target | paper | reached | train examples | epochs done / planned "
+             "| steps done / planned | wall time | s/step | bf16 |", "|" + "---|" * 12]
+    for s in summaries:
+        reached = {True: "yes", False: "**no**", None: "running"}[s["reached_target"]]
+        task = get_task(s["task"]).title + ("¹" if s["task"] == "qqp" else "")
+        if s["validation"] is not None:
+            val = f(s["validation"])
+        elif s["last_validation_during_training"] is not None:
+            val = f"({f(s['last_validation_during_training'])} so far)"
+        else:
+            val = f"(held-out {f(s['last_heldout'])} so far)"
+        lines.append(
+            f"| {task} | {FAMILY_TITLES[s['family']]} | {val} | {s['target']} | {f(s['paper'])} | {reached} "
+            f"| {s['n_train'] or '–'} | {s['epochs_done']:.2f} / {s['epochs_planned'] or '–'} "
+            f"| {s['steps_done']} / {s['steps_planned'] or '–'} | {(s['wall_s'] or 0) / 60:.0f} min "
+            f"| {f(s['s_per_step'], 2)} | {_BF16.get(s.get('bf16'), '–')} |")
+    if any(s["task"] == "qqp" for s in summaries):
+        lines.append("\n¹ QQP: the local split (a seeded 90/10 split of the Quora release), not GLUE's dev split; "
+                     "not comparable with the paper's column.")
+    return "\n".join(lines) + "\n"
+
+
 def write_all(root: str | Path, data_dir: str | Path, img_dir: str | Path, tag: str) -> list[Path]:
     """Write the JSON summaries, the curve CSV and the figure; returns their paths."""
     summaries = collect(root)
@@ -204,6 +236,7 @@ def write_all(root: str | Path, data_dir: str | Path, img_dir: str | Path, tag: 
             values = [s["task"], s["family"], *(p[c] for c in CURVE_COLUMNS[2:])]
             rows.append(",".join("" if v is None else f"{v:.5g}" if isinstance(v, float) else str(v) for v in values))
     paths.append(atomic_write_text(data_dir / f"glue_curves_{tag}.csv", "\n".join(rows) + "\n"))
+    paths.append(atomic_write_text(data_dir / f"glue_training_{tag}.md", training_table(summaries)))
     paths.append(plot_curves(summaries, img_dir / f"glue_curves_{tag}.png"))
     return paths
 
