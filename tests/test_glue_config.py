@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from transformers import TrainingArguments
 
-from mi_explain.glue.arguments import DataArguments, ModelArguments, SweepArguments, parse_args, run_dir
+from mi_explain.glue.arguments import DataArguments, ModelArguments, SweepArguments, TrainArguments, parse_args, run_dir
 from mi_explain.models import FAMILIES
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -26,7 +26,15 @@ def test_every_config_parses_for_both_scripts(size: str) -> None:
             _, model2, sweep = parse_args(SWEEP, ["--config", str(path)])
             assert (data.task, model.family) == (task, fam), path
             assert model.output_root == f"runs/{size}" and run_dir(data, model) == Path(f"runs/{size}/{task}/{fam}")
-            assert training.save_strategy == "no" and sweep.n_sentences >= 1 and model2 == model
+            assert sweep.n_sentences >= 1 and model2 == model
+            if size == "cpu":  # resumable, early stopping on the held-out train slice, one thread
+                *_, train = parse_args((*TRAIN, TrainArguments), ["--config", str(path)])
+                assert training.save_strategy == "steps" and training.save_steps == training.eval_steps
+                assert training.metric_for_best_model.startswith("heldout_") and training.load_best_model_at_end
+                assert train.heldout_samples > 0 and train.early_stopping_patience > 0 and train.torch_threads == 1
+                assert training.train_sampling_strategy == "group_by_length"
+            else:
+                assert training.save_strategy == "no"
             if fam != "bert":  # every size key is a real option of the family's config
                 defaults = FAMILIES[fam].config()
                 assert all(hasattr(defaults, k) for k in model.config_kwargs), (path, model.config_kwargs)

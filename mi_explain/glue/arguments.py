@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DataArguments", "ModelArguments", "SweepArguments", "parse_args", "run_dir", "yaml_config"]
+__all__ = ["DataArguments", "ModelArguments", "SweepArguments", "TrainArguments", "parse_args", "run_dir",
+           "yaml_config"]
 
 FAMILIES = ("bert", "transformer", "lstm", "cnn")
 
@@ -94,6 +95,27 @@ class SweepArguments:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
 
 
+@dataclass
+class TrainArguments:
+    """How a training run is held out, stopped, resumed and threaded (beside ``transformers.TrainingArguments``)."""
+
+    heldout_samples: int = field(default=0, metadata={
+        "help": "seeded rows of the TRAIN split held out for early stopping and best-checkpoint selection "
+                "(never the validation split that scores are reported on); 0: none"})
+    early_stopping_patience: int = field(default=0, metadata={
+        "help": "stop after this many held-out evaluations without improvement of metric_for_best_model; 0: off"})
+    eval_validation: bool = field(default=True, metadata={
+        "help": "also score the validation split at every evaluation, for the learning curve only"})
+    resume: bool = field(default=False, metadata={
+        "help": "continue from the newest checkpoint in <run>/trainer (starts afresh when there is none)"})
+    torch_threads: int = field(default=0, metadata={"help": "torch.set_num_threads; 0: leave torch's default"})
+
+    def __post_init__(self) -> None:
+        for name in ("heldout_samples", "early_stopping_patience", "torch_threads"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+
+
 def run_dir(data: DataArguments, model: ModelArguments) -> Path:
     """``<output_root>/<task>/<family>``: where a run's model, scores, results and figures live."""
     from .tasks import get_task
@@ -105,7 +127,7 @@ def _all_known_keys() -> set[str]:
     from transformers import TrainingArguments
 
     known = {f.name for f in dataclasses.fields(TrainingArguments)}
-    for dc in (DataArguments, ModelArguments, SweepArguments):
+    for dc in (DataArguments, ModelArguments, SweepArguments, TrainArguments):
         known |= {f.name for f in dataclasses.fields(dc)}
     return known
 

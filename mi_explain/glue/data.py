@@ -21,7 +21,7 @@ from pathlib import Path
 from .tasks import QQP_LOCAL_NOTE, TaskSpec, get_task
 
 __all__ = ["ENV_VAR", "HUB_DATASET", "GlueData", "check_tsv", "default_local_dir", "load_glue", "resolve_source",
-           "subset", "texts_of"]
+           "split_heldout", "subset", "texts_of"]
 
 ENV_VAR = "MI_EXPLAIN_GLUE_DIR"
 HUB_DATASET = "nyu-mll/glue"
@@ -144,6 +144,21 @@ def subset(dataset, n: int | None, seed: int):  # noqa: ANN001
     if n < 1:
         raise ValueError(f"subset size must be ≥ 1, got {n}")
     return dataset.shuffle(seed=seed).select(range(n)).flatten_indices()
+
+
+def split_heldout(train, n: int, seed: int):  # noqa: ANN001
+    """(rest, held-out): ``n`` seeded rows of the TRAIN split set aside for early stopping and model selection.
+
+    The held-out rows come only from ``train`` (never from the validation split that scores are reported on);
+    the two parts are disjoint and keep their ``idx`` (row in the train file).  ``n = 0``: (train, None).
+    """
+    if n == 0:
+        return train, None
+    if not 0 < n < len(train):
+        raise ValueError(f"heldout_samples must be in [0, {len(train) - 1}] for a train split of {len(train)} rows, "
+                         f"got {n}")
+    order = train.shuffle(seed=seed).flatten_indices()
+    return order.select(range(n, len(order))).flatten_indices(), order.select(range(n)).flatten_indices()
 
 
 def texts_of(dataset, task: TaskSpec) -> list[str | tuple[str, str]]:  # noqa: ANN001
