@@ -286,7 +286,12 @@ def test_repr_compact():
     first = text.splitlines()[0]
     assert "layers=3" in first and "words=4" in first and "converged=2/3" in first
     assert "'a rare bird flies'" in first
-    assert len(text.splitlines()) == 2 + 3
+    # header, words, 3 layers, and one line naming the unconverged layer (also marked on its row)
+    lines = text.splitlines()
+    assert len(lines) == 2 + 3 + 1
+    bad = [i for i in range(3) if not bool(e.converged[i])]
+    assert len(bad) == 1 and lines[2 + bad[0]].endswith("(not converged)")
+    assert lines[-1].startswith("not converged (values may be wrong): " + e.layers[bad[0]])
 
 
 def test_repr_large_stays_short():
