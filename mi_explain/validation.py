@@ -100,6 +100,16 @@ def _int(name: str, v: object, minimum: int | None = None, optional: bool = Fals
         raise ValueError(f"{name} must be ≥ {minimum}, got {v}")
 
 
+def _nonnegative(name: str, v: object, optional: bool = False) -> None:
+    if v is None and optional:
+        return
+    if not _is_real(v):
+        none = " or None" if optional else ""
+        raise TypeError(f"{name} must be a number{none}, got {describe(v)}")
+    if not (math.isfinite(float(v)) and float(v) >= 0):  # type: ignore[arg-type]
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {v}")
+
+
 def _positive(name: str, v: object, optional: bool = False) -> None:
     if v is None and optional:
         return
@@ -153,7 +163,9 @@ def _common(a: Mapping[str, Any]) -> None:
         "scale": lambda v: _positive("scale", v, optional=True),
         "steps": lambda v: _int("steps", v, 1, optional=True),
         "samples": lambda v: _int("samples", v, 2, optional=True),
-        "tol": lambda v: _positive("tol", v, optional=True),
+        # ≥ 0 here: 0 means "no early stop" for the perturbation mask; the information method's own config
+        # refuses tol ≤ 0 with a message naming tol
+        "tol": lambda v: _nonnegative("tol", v, optional=True),
         "seed": lambda v: _int("seed", v),
         "max_batch": lambda v: _int("max_batch", v, 1, optional=True),
         "batch_size": lambda v: _int("batch_size", v, 1),

@@ -157,7 +157,7 @@ def plot_curves(summaries: Sequence[dict[str, Any]], path: str | Path) -> Path:
     one column per task."""
     import matplotlib.pyplot as plt
 
-    from .figures import _save
+    from ..plotting import save_figure
 
     tasks = [t for t in TASKS if any(s["task"] == t for s in summaries)]
     fig, axes = plt.subplots(2, max(len(tasks), 1), figsize=(4.6 * max(len(tasks), 1), 6.4), squeeze=False)
@@ -190,7 +190,7 @@ def plot_curves(summaries: Sequence[dict[str, Any]], path: str | Path) -> Path:
                  "(dashed), reported score of the selected checkpoint (star), target (dotted)", x=0.01, ha="left",
                  fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 _BF16 = {True: "yes", False: "no"}
