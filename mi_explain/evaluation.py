@@ -52,6 +52,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .adapters import encode, max_model_length
+from .methods.scores import average_ranks
 
 __all__ = ["BINS", "CURVE_METRICS", "REMOVALS", "SCALAR_METRICS", "PreparedText", "VariantScorer", "bin_sizes",
            "class_logit", "classifier_head", "evaluate", "evaluate_text", "kendall_tau", "make_variant",
@@ -134,17 +135,6 @@ def normalised_auc(values: Sequence[float]) -> float:
     return sum((v[i] + v[i + 1]) / 2 for i in range(n)) / n
 
 
-def _average_ranks(v: torch.Tensor) -> torch.Tensor:
-    order = torch.argsort(v, stable=True)
-    ranks = torch.empty_like(v)
-    ranks[order] = torch.arange(len(v), dtype=v.dtype)
-    for value in torch.unique(v):
-        tie = v == value
-        if int(tie.sum()) > 1:
-            ranks[tie] = ranks[tie].mean()
-    return ranks
-
-
 def spearman_rho(a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.Tensor) -> float:
     """Spearman's ρ with average ranks for ties (NaN if either side is constant or has < 2 values)."""
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
@@ -152,7 +142,7 @@ def spearman_rho(a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.T
         raise ValueError(f"need two 1-D sequences of one length, got {tuple(a.shape)} and {tuple(b.shape)}")
     if len(a) < 2:
         return float("nan")
-    ra, rb = _average_ranks(a), _average_ranks(b)
+    ra, rb = average_ranks(a), average_ranks(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     den = float(ra.norm() * rb.norm())
     return float((ra * rb).sum()) / den if den > 0 else float("nan")

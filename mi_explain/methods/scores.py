@@ -31,7 +31,7 @@ import torch
 
 from ..results import Explanation, Result
 
-__all__ = ["importance", "layer_profile", "method_of", "monotonicity", "order_agreement", "ranking",
+__all__ = ["average_ranks", "importance", "layer_profile", "method_of", "monotonicity", "order_agreement", "ranking",
            "reverse_pattern", "scale_spread", "spearman"]
 
 
@@ -78,7 +78,7 @@ def layer_profile(e: Result) -> torch.Tensor:
     return importance(e).mean(1)
 
 
-def _ranks(v: torch.Tensor) -> torch.Tensor:
+def average_ranks(v: torch.Tensor) -> torch.Tensor:
     """Average ranks (ties share their mean rank)."""
     v = v.double()
     order = torch.argsort(v)
@@ -98,7 +98,7 @@ def spearman(a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.Tenso
         raise ValueError(f"{len(a)} vs {len(b)} values")
     if len(a) < 2:
         return float("nan")
-    ra, rb = _ranks(a), _ranks(b)
+    ra, rb = average_ranks(a), average_ranks(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     den = float(ra.norm() * rb.norm())
     return float((ra * rb).sum()) / den if den > 0 else float("nan")
