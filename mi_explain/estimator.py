@@ -411,6 +411,8 @@ def optimize_sigma(
         gen.manual_seed((int(s) + 0x5DEECE66D) % (2**63 - 1))
         check_gens.append(gen)
     z_check = draw_noise(problems, cfg.check_samples, check_gens, cfg.orthogonal)  # [P, M, T, K]
+    # data term of each state's final σ on z_check, per draw (filled by the basin check; NaN: not yet known)
+    final_data = torch.full((n_prob, n_states, cfg.check_samples), float("nan"), device=device)
 
     word_index = problems.word_index.clamp_min(0)
     tok_mask = (problems.word_index >= 0).to(torch.float32)  # [P, T]
@@ -549,8 +551,8 @@ def optimize_sigma(
                 finished = active & conv.all(-1)
                 if bool(finished.any()):
                     window = (n_avg, s_a, s_var, s_ka, s_k, s_k2, s_w, s_wa, s_w2v, s_d, s_d2, s_l, s_dl, s_l2)
-                    _finish_states(ctx, finished, cfg, center, hi, lo, gain, fixed, conv, rounds, done, z_check,
-                                   window, push_hi, step_cap, wmask)
+                    _finish_states(ctx, finished, cfg, center, hi, gain, fixed, conv, rounds, done, z_check,
+                                   window, push_hi, step_cap, wmask, final_data)
                     u = torch.where(finished[..., None], center, u)
                 active = active & ~done
                 frac = float(conv[wmask].float().mean()) if bool(wmask.any()) else 1.0
@@ -569,11 +571,12 @@ def optimize_sigma(
     with torch.no_grad():
         u = center
         sigma = torch.exp(u) * wmask
-        data_m = _common_data(ctx, torch.exp(u).reshape(-1, n_words),
-                              torch.arange(n_prob, device=device).repeat_interleave(n_states),
-                              torch.arange(n_states, device=device).repeat(n_prob), z_check)
-        data_mean = data_m.mean(1).view(n_prob, n_states)
-        data_se = (data_m.std(1) / math.sqrt(data_m.shape[1])).view(n_prob, n_states)
+        todo = torch.nonzero(torch.isnan(final_data[:, :, 0]))  # states whose final σ was not evaluated yet
+        if len(todo):
+            final_data[todo[:, 0], todo[:, 1]] = _common_data(ctx, torch.exp(u[todo[:, 0], todo[:, 1]]),
+                                                              todo[:, 0], todo[:, 1], z_check)
+        data_mean = final_data.mean(-1)
+        data_se = final_data.std(-1) / math.sqrt(final_data.shape[-1])
         objective = -(gain * u * wmask).sum(-1) + data_mean
         at_bound = (u >= hi - 1e-6) & wmask
         converged = (conv | ~wmask).all(-1) & done
@@ -585,20 +588,20 @@ def optimize_sigma(
 
 
 def _finish_states(ctx: _Ctx, finished: torch.Tensor, cfg: EstimatorConfig, u: torch.Tensor, hi: torch.Tensor,
-                   lo: torch.Tensor, gain: torch.Tensor, fixed: torch.Tensor, conv: torch.Tensor,
-                   rounds: torch.Tensor, done: torch.Tensor, z_check: torch.Tensor, window: tuple,
-                   push_hi: torch.Tensor, step_cap: torch.Tensor, wmask: torch.Tensor) -> None:
+                   gain: torch.Tensor, fixed: torch.Tensor, conv: torch.Tensor, rounds: torch.Tensor,
+                   done: torch.Tensor, z_check: torch.Tensor, window: tuple, push_hi: torch.Tensor,
+                   step_cap: torch.Tensor, wmask: torch.Tensor, final_data: torch.Tensor) -> None:
     """Basin check for the states whose words have all converged (in place).
 
     For every word at an interior minimum, Eq. 7 with the word moved to the bound is compared with Eq. 7
     as it is, on the same draws.  Words for which the bound is lower move there for good; the other
     words of that state are optimised again (their optimum changes).  A state with no move, or that
-    used ``max_rounds`` rounds, is done."""
+    used ``max_rounds`` rounds, is done; the data term of its final σ on the common draws is kept in
+    ``final_data`` [P, L, M] so that the reported objective does not evaluate it again."""
     if not cfg.basin_check:
         done |= finished
         return
     fp = torch.nonzero(finished)
-    n_words = u.shape[-1]
     cand = (u < hi - 1e-6) & wmask & ~fixed  # [P, L, W]
     configs, cp, cl, owner = [], [], [], []
     for p, l_idx in fp.tolist():
@@ -615,12 +618,15 @@ def _finish_states(ctx: _Ctx, finished: torch.Tensor, cfg: EstimatorConfig, u: t
             cl.append(l_idx)
             owner.append((p, l_idx, i))
     dev = u.device
-    data = _common_data(ctx, torch.stack(configs), torch.tensor(cp, device=dev), torch.tensor(cl, device=dev),
-                        z_check).mean(1)
+    per_draw = _common_data(ctx, torch.stack(configs), torch.tensor(cp, device=dev), torch.tensor(cl, device=dev),
+                            z_check)  # [C, M]
+    data = per_draw.mean(1)
     base_data: dict[tuple[int, int], float] = {}
-    for (p, l_idx, i), d in zip(owner, data.tolist()):
+    base_row: dict[tuple[int, int], int] = {}
+    for c, ((p, l_idx, i), d) in enumerate(zip(owner, data.tolist())):
         if i < 0:
             base_data[(p, l_idx)] = d
+            base_row[(p, l_idx)] = c
     moved = torch.zeros_like(fixed)
     for (p, l_idx, i), d in zip(owner, data.tolist()):
         if i < 0:
@@ -628,7 +634,6 @@ def _finish_states(ctx: _Ctx, finished: torch.Tensor, cfg: EstimatorConfig, u: t
         delta = d - base_data[(p, l_idx)] - float(gain[p, l_idx, i]) * float(hi[p, l_idx, i] - u[p, l_idx, i])
         if delta < 0:
             moved[p, l_idx, i] = True
-    n_avg = window[0]
     for p, l_idx in fp.tolist():
         rounds[p, l_idx] += 1
         if bool(moved[p, l_idx].any()) and int(rounds[p, l_idx]) < cfg.max_rounds:
@@ -646,8 +651,9 @@ def _finish_states(ctx: _Ctx, finished: torch.Tensor, cfg: EstimatorConfig, u: t
                 mv = moved[p, l_idx]
                 u[p, l_idx] = torch.where(mv, hi[p, l_idx], u[p, l_idx])
                 fixed[p, l_idx] |= mv
+            else:  # σ is final and its data term on the common draws is known
+                final_data[p, l_idx] = per_draw[base_row[(p, l_idx)]]
             done[p, l_idx] = True
-    del n_avg, lo, n_words
 
 
 def evaluate_objective(

@@ -52,7 +52,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .adapters import encode, max_model_length
-from .methods.scores import average_ranks
+from .methods.scores import spearman
 
 __all__ = ["BINS", "CURVE_METRICS", "REMOVALS", "SCALAR_METRICS", "PreparedText", "VariantScorer", "bin_sizes",
            "class_logit", "classifier_head", "evaluate", "evaluate_text", "kendall_tau", "make_variant",
@@ -140,12 +140,7 @@ def spearman_rho(a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.T
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"need two 1-D sequences of one length, got {tuple(a.shape)} and {tuple(b.shape)}")
-    if len(a) < 2:
-        return float("nan")
-    ra, rb = average_ranks(a), average_ranks(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    den = float(ra.norm() * rb.norm())
-    return float((ra * rb).sum()) / den if den > 0 else float("nan")
+    return spearman(a, b)
 
 
 def kendall_tau(a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.Tensor) -> float:

@@ -127,21 +127,24 @@ def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool
     return "\n".join(lines)
 
 
-def _done(path: Path) -> set[tuple[str, str, str]]:
-    keys: set[tuple[str, str, str]] = set()
+def _records(path: str | os.PathLike):
+    """The JSON records of a results file, one per line; a line cut by an interruption is skipped (and redone)."""
+    path = Path(path)
     if not path.exists():
-        return keys
+        return
     with path.open() as f:
         for line in f:
             line = line.strip()
             if not line:
                 continue
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by an interruption: redone
+                yield json.loads(line)
+            except json.JSONDecodeError:
                 continue
-            keys.add((str(rec["model"]), str(rec["text_id"]), str(rec["method"])))
-    return keys
+
+
+def _done(path: Path) -> set[tuple[str, str, str]]:
+    return {(str(rec["model"]), str(rec["text_id"]), str(rec["method"])) for rec in _records(path)}
 
 
 def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str, str]], results: str | os.PathLike,
@@ -222,24 +225,16 @@ def load_results(*paths: str | os.PathLike):
 
     rows, seen = [], set()
     for p in paths:
-        with Path(p).open() as f:
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                key = (rec["model"], rec["text_id"], rec["method"])
-                if key in seen:
-                    continue
-                seen.add(key)
-                base = {"model": rec["model"], "text_id": rec["text_id"], "method": rec["method"]}
-                rows.append({**base, "metric": "seconds", "step": float("nan"), "value": rec["seconds"]})
-                for r in rec["rows"]:
-                    step = r["step"] if r["step"] is not None else float("nan")
-                    rows.append({**base, "metric": r["metric"], "step": step, "value": r["value"]})
+        for rec in _records(p):
+            key = (rec["model"], rec["text_id"], rec["method"])
+            if key in seen:
+                continue
+            seen.add(key)
+            base = {"model": rec["model"], "text_id": rec["text_id"], "method": rec["method"]}
+            rows.append({**base, "metric": "seconds", "step": float("nan"), "value": rec["seconds"]})
+            for r in rec["rows"]:
+                step = r["step"] if r["step"] is not None else float("nan")
+                rows.append({**base, "metric": r["metric"], "step": step, "value": r["value"]})
     if not rows:
         raise ValueError(f"no results in {[str(p) for p in paths]}")
     return pd.DataFrame(rows)
