@@ -241,20 +241,26 @@ def _orthogonal_block(n: int, s: int, k: int, gen: torch.Generator, device: torc
     return (d * radius[..., None]).float()
 
 
-def draw_noise(problems: Problems, samples: int, gens: Sequence[torch.Generator], orthogonal: bool = True
-               ) -> torch.Tensor:
+def noise_lengths(problems: Problems) -> list[int]:
+    """Per problem, 1 + the last position that is ever perturbed (0: none) — computed once, on the host."""
+    perturbed = (problems.word_index >= 0).cpu()
+    pos = torch.arange(perturbed.shape[1])
+    return [int((pos[row] + 1).max()) if bool(row.any()) else 0 for row in perturbed]
+
+
+def draw_noise(problems: Problems, samples: int, gens: Sequence[torch.Generator], orthogonal: bool = True,
+               lengths: Sequence[int] | None = None) -> torch.Tensor:
     """Standard normal noise [P, S, T, K], shared by all states of a problem (common random numbers) and
-    independent of padding and of the other problems.  Draws s < S//2 and s ≥ S//2 are independent
+    independent of padding and of the other problems (``lengths``: :func:`noise_lengths`, precomputed so
+    that the optimisation loop does not read the device).  Draws s < S//2 and s ≥ S//2 are independent
     halves; with ``orthogonal`` the draws within a half are coupled as in :func:`_orthogonal_block`."""
     p, t, k, _ = problems.shape
     device = problems.x.device
     z = torch.zeros(p, samples, t, k, device=device)
     half = samples // 2
-    for i in range(p):
-        valid = torch.nonzero(problems.word_index[i] >= 0)
-        if len(valid) == 0:
+    for i, last in enumerate(lengths if lengths is not None else noise_lengths(problems)):
+        if last == 0:
             continue
-        last = int(valid.max()) + 1
         if orthogonal:
             z[i, :half, :last] = _orthogonal_block(last, half, k, gens[i], device)
             z[i, half:, :last] = _orthogonal_block(last, samples - half, k, gens[i], device)
@@ -410,7 +416,8 @@ def optimize_sigma(
         gen = torch.Generator(device=device)
         gen.manual_seed((int(s) + 0x5DEECE66D) % (2**63 - 1))
         check_gens.append(gen)
-    z_check = draw_noise(problems, cfg.check_samples, check_gens, cfg.orthogonal)  # [P, M, T, K]
+    lengths = noise_lengths(problems)
+    z_check = draw_noise(problems, cfg.check_samples, check_gens, cfg.orthogonal, lengths)  # [P, M, T, K]
     # data term of each state's final σ on z_check, per draw (filled by the basin check; NaN: not yet known)
     final_data = torch.full((n_prob, n_states, cfg.check_samples), float("nan"), device=device)
 
@@ -427,7 +434,7 @@ def optimize_sigma(
             row_l = act[:, 1].repeat_interleave(samples)
             row_s = torch.arange(samples, device=device).repeat(len(act))
             row_h = (row_s >= half).long()
-            z = draw_noise(problems, samples, gens, cfg.orthogonal)  # [P, S, T, K], common to all states
+            z = draw_noise(problems, samples, gens, cfg.orthogonal, lengths)  # [P, S, T, K], common to all states
             # two copies of u: their gradients from the two independent halves give the noise level
             u_var = u.detach()[:, :, None, :].repeat(1, 1, 2, 1).requires_grad_(True)
             for start in range(0, len(row_p), ctx.chunk):
