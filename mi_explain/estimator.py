@@ -14,9 +14,9 @@ state elements instead of N·K (the authors' code for a whole-layer target; kept
 results made that way).
 
 On bounded states (LayerNorm, tanh, gates) the data term saturates, so Eq. 7 falls without end as
-σ → ∞: the upper bound ``scale`` is part of the definition.  By default it is ``scale_factor`` (10) ×
+σ → ∞: the upper bound ``scale`` is part of the definition.  By default it is ``scale_factor`` (3) ×
 the spread of the embedding matrix, as in the authors' experiments (a multiple of the embedding
-spread): noise ten times larger than the embeddings themselves leaves nothing of the word.  Where a
+spread): noise three times larger than the embeddings themselves leaves little of the word.  Where a
 word has two basins (a small-noise local minimum and saturation at the bound) the lower one is
 returned; the two are compared on common noise (same draws for both), deterministically given the
 seed.  A word is ``at_bound`` only when the bound is the minimiser: the layer has discarded it at
