@@ -315,8 +315,8 @@ def run_sweep(model: torch.nn.Module, tokenizer: Any, items: Sequence[Item], out
             n_lines = store.merge(order=[(k, i) for k in kinds for i in ids])
             summary = {**{k: v for k, v in (identity or {}).items() if k in ("task", "family", "model", "data")},
                        "texts": len(ids), "resumed_with_done": len(ids) - len(pending),
-                       "explained_now_per_process": dict(counts), "processes": acc.num_processes, "lines": n_lines,
-                       "device": str(acc.device), "seconds": round(time.perf_counter() - t0, 1),
+                       "explained_now_per_process": {str(r): n for r, n in counts}, "processes": acc.num_processes,
+                       "lines": n_lines, "device": str(acc.device), "seconds": round(time.perf_counter() - t0, 1),
                        "seconds_per_text": seconds_per_text(store, kinds)}
             write_json(out / "sweep.json", summary)
             if report is None:
