@@ -147,15 +147,48 @@ def write_reports(run: str | Path, top_k: int | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m mi_explain.glue.report ROOT``: rebuild every report under ROOT (e.g. runs/smoke)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("root")
-    root = Path(parser.parse_args(argv).root)
-    for t in TASKS:
-        for run in _runs(root / t).values():
-            write_run_report(run)
-        write_task_report(root / t)
-    print(write_root_report(root))
+    """Rebuild every report under a runs root, export its compact summaries, or write docs/results.md from them.
+
+    python -m mi_explain.glue.report ROOT                                   reports under ROOT (e.g. runs/cpu)
+    python -m mi_explain.glue.report --export ROOT --data docs/data [--fig8 DIR] [--fig9 DIR] [--tag cpu]
+    python -m mi_explain.glue.report --from-data docs/data --out docs/results.md --img docs/img [--tag cpu]
+    """
+    parser = argparse.ArgumentParser(prog="python -m mi_explain.glue.report", description=main.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", nargs="?", default=None, help="runs root whose reports to rebuild")
+    parser.add_argument("--export", default=None, metavar="ROOT", help="runs root to summarise into --data")
+    parser.add_argument("--fig8", default=None, metavar="DIR", help="output folder of scripts/fig8_word_attributes.py")
+    parser.add_argument("--fig9", default=None, metavar="DIR",
+                        help="output folder of scripts/fig9_training_information.py")
+    parser.add_argument("--data", default="docs/data", help="folder of the summaries (default: docs/data)")
+    parser.add_argument("--from-data", default=None, metavar="DIR", help="write --out from the summaries in DIR")
+    parser.add_argument("--out", default="docs/results.md", help="the page written by --from-data")
+    parser.add_argument("--img", default="docs/img", help="folder of the page's figures (default: docs/img)")
+    parser.add_argument("--tag", default="cpu", help="suffix of the summary files (default: cpu)")
+    args = parser.parse_args(argv)
+    if not (args.root or args.export or args.fig8 or args.fig9 or args.from_data):
+        parser.error("give a runs ROOT, --export ROOT (and/or --fig8/--fig9 DIR), or --from-data DIR")
+    if args.root:
+        root = Path(args.root)
+        for t in TASKS:
+            for run in _runs(root / t).values():
+                write_run_report(run)
+            write_task_report(root / t)
+        print(write_root_report(root))
+    if args.export or args.fig8 or args.fig9:
+        from .summaries import export_summaries
+
+        written = export_summaries(args.export, args.data, args.tag, fig8=args.fig8, fig9=args.fig9,
+                                   img_dir=args.img)
+        for kind, path in written.items():
+            print(f"wrote {kind}: {path}")
+        print("nothing found for: " + (", ".join(k for k in ("scores", "information", "words", "sweeps", "maps",
+                                                               "training", "fig8", "fig9") if k not in written)
+                                        or "–"))
+    if args.from_data:
+        from .results_page import write_results_page
+
+        print(f"wrote {write_results_page(args.from_data, args.out, args.img, args.tag)}")
 
 
 if __name__ == "__main__":
