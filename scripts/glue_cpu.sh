@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole CPU reproduction of the paper's Sec. 5: train every task × family of configs/*_cpu.yaml, then
-# (hooks) sweep and report (run reports, docs/data summaries, docs/results.md).  Resumable: rerun the same command after an interruption; a finished training
+# (hooks) sweep and report (run reports, docs/data summaries, docs/results.md).  Resumable: rerun the same
+# command after an interruption; a finished training
 # (scores.json present) is skipped, an interrupted one continues from its newest checkpoint (--resume true).
 #
 #   bash scripts/glue_cpu.sh [train|sweep|report|all]      (default: all)
