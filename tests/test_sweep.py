@@ -192,3 +192,31 @@ def test_cli_dataset_sweep_and_its_mistakes(capsys, tmp_path: Path, tiny_bert, b
     assert "wrote" in capsys.readouterr().out
     lines = read_jsonl(tmp_path / "out" / "results.jsonl", with_meta=True)
     assert len(lines) == 4 and all(m["idx"] >= 10 for _, m in lines)
+
+
+def test_cli_sweep_sharded_by_accelerate_launch(tmp_path: Path, tiny_bert, bert_tokenizer) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    model_dir = tmp_path / "model"
+    tiny_bert.save_pretrained(model_dir)
+    bert_tokenizer.save_pretrained(model_dir)
+    data = _csv(tmp_path / "d.csv", [["text"], *[[t] for t in TEXTS]])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+           "-m", "mi_explain.cli", "sweep", "--data", str(data), "--model", str(model_dir),
+           "--out", str(tmp_path / "o"),
+           "--n-reference", "4", "--batch-size", "2", "--steps", "12", "--samples", "4", "--tol", "0.3", "--quiet"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "o" / "sweep.json").read_text())
+    assert summary["processes"] == 2 and summary["lines"] == 10
+    assert sorted(summary["explained_now_per_process"].values()) == [2, 3]
+    assert [m["idx"] for _, m in read_jsonl(tmp_path / "o" / "results.jsonl", with_meta=True)] == [*range(5)] * 2

@@ -88,7 +88,7 @@ def sweep(data_args: DataArguments, model_args: ModelArguments, args: SweepArgum
         model, tok, items, out,
         states={"prediction": prediction_state(model, family), "layers": layer_states(model)},
         reference_texts=reference_sample(data.train, task, args.n_reference, args.reference_seed),
-        options=engine_options(args, int(data_args.max_length)),
+        options=engine_options(args, int(tok.model_max_length)),
         identity={"task": task.name, "family": family, "data_source": data.source},
         drawn=[int(val[p]["idx"]) for p in drawn], title=f"glue {task.name}/{family}",
         config_extra={"prediction_state": PREDICTION_STATE[family], "options": asdict(args)},
