@@ -153,7 +153,8 @@ def test_two_processes_equal_one(tmp_path: Path, config: Path, tiny_bert, bert_t
     one, two = _trained_run(tmp_path / "one", tiny_bert, bert_tokenizer), _trained_run(
         tmp_path / "two", tiny_bert, bert_tokenizer)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "MPLBACKEND": "Agg", "TRANSFORMERS_VERBOSITY": "error"}
+           "MPLBACKEND": "Agg", "TRANSFORMERS_VERBOSITY": "error",  # this checkout's package, not an installed one:
+           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(_free_port()), str(REPO / "scripts" / "glue_sweep.py"),

@@ -207,14 +207,15 @@ def test_cli_sweep_sharded_by_accelerate_launch(tmp_path: Path, tiny_bert, bert_
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
+           "PYTHONPATH": os.pathsep.join([str(repo), *filter(None, [os.environ.get("PYTHONPATH")])])}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
            "-m", "mi_explain.cli", "sweep", "--data", str(data), "--model", str(model_dir),
            "--out", str(tmp_path / "o"),
            "--n-reference", "4", "--batch-size", "2", "--steps", "12", "--samples", "4", "--tol", "0.3", "--quiet"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600,
-                          cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=repo)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((tmp_path / "o" / "sweep.json").read_text())
     assert summary["processes"] == 2 and summary["lines"] == 10
