@@ -346,7 +346,7 @@ def run_explain(args: argparse.Namespace) -> int:
     else:
         import pandas as pd
 
-        from .explanation import append_jsonl
+        from .results import append_jsonl
         from .html import page
 
         jsonl = out / "explanations.jsonl"

@@ -9,7 +9,7 @@ import pytest
 from test_explanation import make
 
 from mi_explain import Explanation
-from mi_explain.explanation import append_jsonl, read_jsonl
+from mi_explain.results import append_jsonl, read_jsonl
 from mi_explain.file_checks import ExplanationFileError
 
 
