@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from test_explanation import make
+from test_results import make
 
 from mi_explain import Explanation
 from mi_explain.file_checks import ExplanationFileError
