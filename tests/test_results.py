@@ -124,3 +124,18 @@ def test_layer_lookup():
         e.layer("layer 7")
     with pytest.raises(IndexError, match="layer 1"):
         e.layer(3)
+
+
+def test_result_info_is_what_every_result_carries():
+    from mi_explain.results import ResultInfo, SaliencyExplanation
+
+    info = ResultInfo(words=["a", "cat"], layers=[0, 1], tokens=["a", "cat"], token_to_word=torch.tensor([0, 1]),
+                      pieces=torch.tensor([1, 1]), embedding_dim=4.0, prior_scale=2, text=["a", "cat"],
+                      target="cls", options={"seed": 1})
+    assert info.layers == ["0", "1"] and info.pieces == [1, 1] and info.token_to_word == [0, 1]
+    assert info.text == ("a", "cat") and info.embedding_dim == 4 and info.prior_scale == 2.0
+    e = SaliencyExplanation(**info.info_fields(), scores=torch.ones(2, 2), objective=[0.0, 0.0],
+                            converged=[True, True], steps=1, method="gradient")
+    assert isinstance(e, ResultInfo) and e.info_fields() == info.info_fields()
+    assert set(info.info_fields()) == {"words", "layers", "tokens", "token_to_word", "pieces", "embedding_dim",
+                                       "prior_scale", "text", "segments", "target", "options", "diagnostics"}
