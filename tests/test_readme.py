@@ -101,3 +101,64 @@ def test_no_unmeasured_thread_advice_and_no_machine_paths():
     docs = [README, *sorted((README.parent / "docs").glob("*.md"))]
     for path in docs:
         assert not re.search(r"^\s*cd /", path.read_text(encoding="utf-8"), re.M), path
+
+
+PACKAGE = README.parent / "mi_explain"
+TESTS = README.parent / "tests"
+#: package modules whose tests live in a module of another name (the README's tests/ line points here)
+SHARED_TESTS = {
+    "benchmark": "test_bench_smoke.py",
+    "cli_checks": "test_cli.py",
+    "methods/information": "test_methods.py",  # and test_estimator.py, test_explain.py
+    "methods/gradient": "test_methods.py",
+    "methods/perturbation": "test_methods.py",
+    "models/_common": "test_models.py",
+    "models/cnn": "test_models.py",
+    "models/lstm": "test_models.py",
+    "models/transformer": "test_models.py",
+    "models/registry": "test_models.py",
+    "models/loading": "test_models.py",
+    "glue/arguments": "test_glue_config.py",
+    "glue/metrics": "test_glue_metric.py",
+    "glue/tasks": "test_glue_data.py",
+    "glue/store": "test_glue_sweep.py",
+    "glue/analysis": "test_glue_sweep.py",  # through the sweep's reports
+    "glue/figures": "test_glue_sweep.py",
+    "glue/report": "test_glue_sweep.py",
+    "results/result": "test_results.py",
+}
+
+
+def _modules() -> list[str]:
+    """Package modules as 'name' or 'subpackage/name' (no __init__)."""
+    return sorted(str(p.relative_to(PACKAGE).with_suffix("")) for p in PACKAGE.rglob("*.py")
+                  if p.name != "__init__.py")
+
+
+def test_every_package_module_has_its_test_module():
+    missing = []
+    for module in _modules():
+        sub, _, name = module.rpartition("/")
+        names = [f"test_{name}.py"] + ([f"test_{sub}_{name}.py", f"test_{name.removeprefix(sub + '_')}.py"]
+                                       if sub else [])
+        found = [n for n in names if (TESTS / n).is_file()]
+        if module in SHARED_TESTS:
+            shared = TESTS / SHARED_TESTS[module]
+            assert shared.is_file(), shared
+            # a module of a subpackage: the test imports the subpackage (or the module); a top-level one: itself
+            wanted = (rf"mi_explain\.{sub}\b" if sub else
+                      rf"mi_explain\.{name}\b|from mi_explain import [^\n]*\b{name}\b")
+            assert re.search(wanted, shared.read_text(encoding="utf-8")), f"{shared.name} does not import {module}"
+        elif not found:
+            missing.append(module)
+    assert missing == [], f"package modules without a test module: {missing}"
+
+
+def test_the_layout_lists_every_package_module():
+    text = README.read_text(encoding="utf-8")
+    layout = text[text.index("mi_explain/\n  __init__.py"):text.index("configs/ ")]
+    unlisted = [m for m in _modules() if not re.search(rf"(?<![\w/]){re.escape(m.rpartition('/')[2])}\.py", layout)]
+    assert unlisted == [], f"modules missing from the README's layout: {unlisted}"
+    scripts = text[text.index("scripts/ "):text.index("tests/ ")]
+    assert [p.name for p in sorted((README.parent / "scripts").iterdir())
+            if p.name not in re.findall(r"[\w.]+\.(?:py|sh)", scripts)] == []
