@@ -1,4 +1,5 @@
-"""Pieces shared by the three model families: input checks, masked pooling, the classification head.
+"""Pieces shared by the three model families: input checks, the layer stack and base output, masked pooling, the
+classification head.
 
 Shapes: B batch, T tokens, H hidden units, E embedding size, C classes.
 """

@@ -1,4 +1,4 @@
-"""What an explanation holds: one base class, one subclass per kind of value.
+"""What a result holds: the text's metadata (ResultInfo), one base class, one subclass per kind of value.
 
 * :class:`ResultInfo` — what is known of one text before a method runs: its words and tokens, the explained
   states (``layers``), the embedding size and spread, provenance (``target``, ``options``) and diagnostics.
