@@ -105,10 +105,8 @@ def test_no_unmeasured_thread_advice_and_no_machine_paths():
 
 PACKAGE = README.parent / "mi_explain"
 TESTS = README.parent / "tests"
-#: package modules whose tests live in a module of another name (the README's tests/ line points here)
+#: package modules tested through their subpackage's test module (which imports the subpackage, not the module)
 SHARED_TESTS = {
-    "benchmark": "test_bench_smoke.py",
-    "cli_checks": "test_cli.py",
     "methods/information": "test_methods.py",  # and test_estimator.py, test_explain.py
     "methods/gradient": "test_methods.py",
     "methods/perturbation": "test_methods.py",
@@ -118,14 +116,9 @@ SHARED_TESTS = {
     "models/transformer": "test_models.py",
     "models/registry": "test_models.py",
     "models/loading": "test_models.py",
-    "glue/arguments": "test_glue_config.py",
-    "glue/metrics": "test_glue_metric.py",
-    "glue/tasks": "test_glue_data.py",
-    "glue/store": "test_glue_sweep.py",
     "glue/analysis": "test_glue_sweep.py",  # through the sweep's reports
     "glue/figures": "test_glue_sweep.py",
     "glue/report": "test_glue_sweep.py",
-    "results/result": "test_results.py",
 }
 
 
@@ -135,29 +128,36 @@ def _modules() -> list[str]:
                   if p.name != "__init__.py")
 
 
+def _test_module_of(module: str, tests: dict[str, str]) -> str | None:
+    """The test module of a package module: test_<name>.py or test_<subpackage>_<name>.py; else one that imports
+    the module itself; else its subpackage's (SHARED_TESTS), which must import the subpackage."""
+    sub, _, name = module.rpartition("/")
+    for candidate in [f"test_{name}.py"] + ([f"test_{sub}_{name}.py", f"test_{name.removeprefix(sub + '_')}.py"]
+                                            if sub else []):
+        if candidate in tests:
+            return candidate
+    parent = f"mi_explain.{sub.replace('/', '.')}" if sub else "mi_explain"
+    itself = rf"{re.escape(parent)}\.{name}\b|from {re.escape(parent)} import [^\n]*\b{name}\b"
+    importers = sorted(t for t, text in tests.items() if re.search(itself, text))
+    if importers:
+        return importers[0]
+    shared = SHARED_TESTS.get(module)
+    if shared in tests and sub and re.search(rf"{re.escape(parent)}\b", tests[shared]):
+        return shared
+    return None
+
+
 def test_every_package_module_has_its_test_module():
-    missing = []
-    for module in _modules():
-        sub, _, name = module.rpartition("/")
-        names = [f"test_{name}.py"] + ([f"test_{sub}_{name}.py", f"test_{name.removeprefix(sub + '_')}.py"]
-                                       if sub else [])
-        found = [n for n in names if (TESTS / n).is_file()]
-        if module in SHARED_TESTS:
-            shared = TESTS / SHARED_TESTS[module]
-            assert shared.is_file(), shared
-            # a module of a subpackage: the test imports the subpackage (or the module); a top-level one: itself
-            wanted = (rf"mi_explain\.{sub}\b" if sub else
-                      rf"mi_explain\.{name}\b|from mi_explain import [^\n]*\b{name}\b")
-            assert re.search(wanted, shared.read_text(encoding="utf-8")), f"{shared.name} does not import {module}"
-        elif not found:
-            missing.append(module)
+    tests = {p.name: p.read_text(encoding="utf-8") for p in TESTS.glob("test_*.py")}
+    missing = [m for m in _modules() if _test_module_of(m, tests) is None]
     assert missing == [], f"package modules without a test module: {missing}"
 
 
 def test_the_layout_lists_every_package_module():
     text = README.read_text(encoding="utf-8")
     layout = text[text.index("mi_explain/\n  __init__.py"):text.index("configs/ ")]
-    unlisted = [m for m in _modules() if not re.search(rf"(?<![\w/]){re.escape(m.rpartition('/')[2])}\.py", layout)]
+    unlisted = [m for m in _modules()
+                if not re.search(rf"(?<![\w/]){re.escape(m.rpartition('/')[2])}(\.py)?(?!\w)", layout)]
     assert unlisted == [], f"modules missing from the README's layout: {unlisted}"
     scripts = text[text.index("scripts/ "):text.index("tests/ ")]
     assert [p.name for p in sorted((README.parent / "scripts").iterdir())
