@@ -23,7 +23,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..training import make_trainer
 from .arguments import DataArguments, ModelArguments, TrainArguments, parse_args, run_dir
 from .data import load_glue, split_heldout, subset
 from .io import write_json
@@ -150,6 +149,8 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args,  
     """Train, evaluate and save; returns the scores written to ``scores.json``."""
     import torch
     from transformers import EarlyStoppingCallback
+
+    from ..training import make_trainer
 
     train_args = train_args or TrainArguments()
     if train_args.torch_threads:
