@@ -1,7 +1,8 @@
-"""`mi-explain`: explain texts from the command line, show saved explanations, run a GLUE sweep.
+"""`mi-explain`: explain texts from the command line, show saved explanations, sweep a dataset (or GLUE).
 
     mi-explain explain --model minilm --text "a rare bird has more than enough charm ." --out runs/demo
     mi-explain show runs/demo/explanation.json [--as table|html|png]
+    mi-explain sweep --data texts.csv --text-column sentence --model PATH --out runs/sweep
     mi-explain sweep --config configs/sst2_bert_cpu.yaml
 
 ``--model`` takes a Hub id, a local folder, or ``minilm`` (the real pretrained all-MiniLM-L6-v2 that ships
@@ -216,8 +217,51 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, metavar="PATH",
                    help="file to write for html/png (default: FILE with the suffix .html or .png)")
 
-    sub.add_parser("sweep", help="GLUE layer sweep: mi-explain sweep --config FILE.yaml [--key value …] "
-                                 "(the options of scripts/glue_sweep.py)")
+    w = sub.add_parser("sweep", parents=[common], help="explain every text of a dataset at every layer, resumably: "
+                       "--data FILE (any dataset) or --config FILE.yaml (the GLUE preset)",
+                       description="Explain the texts of a CSV / TSV / JSONL file with any transformers model at every "
+                                   "layer and at the state its classifier reads (mi_explain.sweep.sweep_dataset); "
+                                   "rerun the same command to resume; shard with `accelerate launch -m mi_explain.cli "
+                                   "sweep ...`.  The GLUE preset: mi-explain sweep --config FILE.yaml [--key value …] "
+                                   "(the options of scripts/glue_sweep.py).")
+    d = w.add_argument_group("data and model")
+    d.add_argument("--data", required=True, metavar="FILE",
+                   help="a .csv, .tsv or .jsonl file (one JSON object a line) with a header / keys (required)")
+    d.add_argument("--text-column", default="text", help="column of the texts (default: text)")
+    d.add_argument("--pair-column", default=None,
+                   help="column of the second texts, for pairs such as QQP questions (default: none)")
+    d.add_argument("--label-column", default=None, help="column recorded as each line's label (default: none)")
+    d.add_argument("--id-column", default=None, help="integer column naming the rows (default: row positions from 0)")
+    d.add_argument("--model", required=True,
+                   help=f"local folder (config.json, weights, tokenizer), Hub id or {' / '.join(PACKAGED)} (required)")
+    d.add_argument("--out", required=True, metavar="DIR", help="output folder; rerun to resume (required)")
+    d.add_argument("--reference", default=None, metavar="FILE",
+                   help="file of texts (same columns) whose states give σ_s (default: --data itself)")
+    d.add_argument("--head", default="auto", choices=["auto", "classifier_input", "prediction", "none"],
+                   help="the state explained besides the layers: the classifier's input (auto: when the model "
+                        "has a classification head), the predicted class's logit, or none (default: auto)")
+    w2 = w.add_argument_group("what and how much")
+    w2.add_argument("--n-texts", type=_positive_int, default=None,
+                    help="texts explained, a seeded sample (default: every row, in order)")
+    w2.add_argument("--sample-seed", type=_int, default=0, help="seed of the sample (default: 0)")
+    w2.add_argument("--n-reference", type=_at_least_two, default=300,
+                    help="reference texts (seeded sample) that estimate σ_s once per state (default: 300)")
+    w2.add_argument("--batch-size", type=_positive_int, default=8, help="texts per batch and per write (default: 8)")
+    w2.add_argument("--max-length", type=_positive_int, default=None,
+                    help="tokens per text; longer ones are cut (default: the model's maximum)")
+    w2.add_argument("--rate", type=_positive_float, default=0.1, help="λ of Eq. 7 (default: 0.1)")
+    w2.add_argument("--steps", type=_positive_int, default=None,
+                    help=f"cap on optimizer iterations (default: {_estimator_default('steps')})")
+    w2.add_argument("--samples", type=_at_least_two, default=None,
+                    help=f"noise draws per layer and iteration (default: {_estimator_default('samples')})")
+    w2.add_argument("--tol", type=_positive_float, default=None,
+                    help=f"convergence: standard error of log σ (default: {_estimator_default('tol')})")
+    w2.add_argument("--seed", type=_int, default=0, help="noise seed (default: 0)")
+    w2.add_argument("--top-k", type=_positive_int, default=3,
+                    help="lowest-σ words per text counted as used for prediction (default: 3)")
+    w2.add_argument("--overwrite", action="store_true",
+                    help="discard the results of an earlier sweep in --out (default: off)")
+    w2.add_argument("--quiet", action="store_true", help="no progress bars (default: off)")
     return parser
 
 
@@ -433,11 +477,9 @@ def run_show(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------ sweep
 
-def run_sweep(argv: list[str]) -> int:
-    """``mi-explain sweep ...``: the GLUE layer sweep of :mod:`mi_explain.glue.sweep` (same options)."""
+def run_glue_sweep(argv: list[str]) -> int:
+    """``mi-explain sweep --config FILE.yaml ...``: the GLUE preset :mod:`mi_explain.glue.sweep` (same options)."""
     argv = [a for a in argv if a != "--debug"]
-    if not argv:
-        raise UsageError("sweep needs --config FILE.yaml (see configs/, e.g. configs/sst2_lstm_cpu.yaml)")
     config = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"), None)
     if config is not None and not Path(config).is_file():
         raise UsageError(f"--config {config}: no such file (see configs/)")
@@ -457,6 +499,56 @@ def run_sweep(argv: list[str]) -> int:
     return 0
 
 
+def run_dataset_sweep(args: argparse.Namespace) -> int:
+    """``mi-explain sweep --data FILE --model PATH --out DIR``: :func:`mi_explain.sweep.sweep_dataset`; the data
+    and its columns, the reference file, the output folder and the model are checked before the model loads."""
+    from .sweep.inputs import text_table
+
+    columns = {"text_column": args.text_column, "pair_column": args.pair_column}
+    for flag, path, extra in (("--data", args.data, {"label_column": args.label_column, "id_column": args.id_column}),
+                              ("--reference", args.reference, {})):
+        try:
+            if path is not None:
+                text_table(path, **columns, **extra)  # read again by sweep_dataset; checked here before the model
+        except (FileNotFoundError, ValueError) as err:
+            raise UsageError(f"{flag} {err}") from err
+    out = check_out_dir(args.out)
+    path = check_model(args.model)
+
+    from .sweep import SweepOptions, sweep_dataset
+    from .sweep.dataset import load_model as load_any
+
+    if args.quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    model, tokenizer = load_any(path)
+    options = SweepOptions(n_texts=args.n_texts, sample_seed=args.sample_seed, n_reference=args.n_reference,
+                           batch_size=args.batch_size, rate=args.rate, tol=args.tol, steps=args.steps,
+                           samples=args.samples, seed=args.seed, max_length=args.max_length, top_k=args.top_k,
+                           overwrite=args.overwrite, progress=not args.quiet)
+    summary = sweep_dataset(model, args.data, out, tokenizer=tokenizer, reference=args.reference, head=args.head,
+                            options=options, label_column=args.label_column, id_column=args.id_column, **columns)
+    if summary:
+        print(f"wrote {out}/results.jsonl ({summary['lines']} explanations of {summary['texts']} texts), "
+              f"sweep.json, report.md")
+    return 0
+
+
+def run_sweep(argv: list[str]) -> int:
+    """``mi-explain sweep``: ``--config FILE.yaml`` (the GLUE preset) or ``--data FILE`` (any dataset)."""
+    has_config, has_data = "--config" in argv, any(a == "--data" or a.startswith("--data=") for a in argv)
+    if has_config and has_data:
+        raise UsageError("sweep takes either --config FILE.yaml (the GLUE preset) or --data FILE (any dataset), "
+                         "not both")
+    if has_config:
+        return run_glue_sweep(argv)
+    if not has_data and not any(a in ("-h", "--help") for a in argv):
+        raise UsageError("sweep needs --config FILE.yaml (the GLUE preset, see configs/, e.g. "
+                         "configs/sst2_lstm_cpu.yaml) or --data FILE --model PATH --out DIR (any dataset)")
+    return run_dataset_sweep(build_parser().parse_args(["sweep", *argv]))
+
+
 # ------------------------------------------------------------------------------------ main
 
 def _one_line(err: BaseException) -> str:
@@ -474,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     from .estimator import NonFiniteError
 
     try:
-        if argv and argv[0] == "sweep":  # its options are those of mi_explain.glue.sweep (HfArgumentParser)
+        if argv and argv[0] == "sweep":  # --config: the options of mi_explain.glue.sweep (HfArgumentParser)
             return run_sweep(argv[1:])
         args = build_parser().parse_args(argv)
         return {"explain": run_explain, "show": run_show}[args.command](args)

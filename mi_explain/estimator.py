@@ -14,9 +14,9 @@ state elements instead of N·K (the authors' code for a whole-layer target; kept
 results made that way).
 
 On bounded states (LayerNorm, tanh, gates) the data term saturates, so Eq. 7 falls without end as
-σ → ∞: the upper bound ``scale`` is part of the definition.  By default it is ``scale_factor`` (10) ×
+σ → ∞: the upper bound ``scale`` is part of the definition.  By default it is ``scale_factor`` (3) ×
 the spread of the embedding matrix, as in the authors' experiments (a multiple of the embedding
-spread): noise ten times larger than the embeddings themselves leaves nothing of the word.  Where a
+spread): noise three times larger than the embeddings themselves leaves little of the word.  Where a
 word has two basins (a small-noise local minimum and saturation at the bound) the lower one is
 returned; the two are compared on common noise (same draws for both), deterministically given the
 seed.  A word is ``at_bound`` only when the bound is the minimiser: the layer has discarded it at
@@ -63,6 +63,8 @@ __all__ = ["EstimatorConfig", "NonFiniteError", "Problems", "SigmaResult", "draw
 PhiRows = Callable[[torch.Tensor, torch.Tensor], Sequence[torch.Tensor]]
 
 NORMALIZATIONS = ("eq7", "element_mean")
+#: prior SD of the local slope d log G / d log σ around the value learnt while searching (see the SE)
+_SLOPE_PRIOR_SD = 0.5
 
 
 class NonFiniteError(FloatingPointError):
@@ -512,19 +514,19 @@ def optimize_sigma(
                 trend_se = se_beta * to_u
                 restart = inwin & (n_avg >= 8) & (trend.abs() > 4 * trend_se) & (trend.abs() > 2 * cfg.tol)
                 # the slope actually seen in the window (log a_k against u_k; the iterate is dithered so
-                # that it is identified): the standard error of log σ uses its lower confidence limit,
-                # since an error in G maps to an error in log σ divided by the slope
+                # that it is identified): an error in G maps to an error in log σ divided by the slope, so
+                # the standard error of log σ uses the slope, combined smoothly (precision-weighted) from
+                # the one learnt while searching (prior SD ``_SLOPE_PRIOR_SD``) and the one measured here
                 n_r = n_avg.clamp_min(2)
                 var_d = (s_d2 / n_r - (s_d / n_r).pow(2)).clamp_min(0)
                 cov_dl = s_dl / n_r - (s_d / n_r) * (s_l / n_r)
                 var_l = (s_l2 / n_r - (s_l / n_r).pow(2)).clamp_min(0)
                 b = cov_dl / var_d.clamp_min(1e-12)
                 res_var = (var_l - b * cov_dl).clamp_min(0)
-                b_se = (res_var / ((n_r - 2).clamp_min(1) * var_d.clamp_min(1e-12))).sqrt()
-                seen = slope + b
-                # measured to ±50 %: its lower confidence limit; otherwise the slope learnt while searching
-                informative = (var_d > 1e-6) & (b_se < 0.5 * seen.abs())
-                s_low = torch.where(informative, (seen - b_se).clamp(0.1, 4.0), slope)
+                b_var = res_var / ((n_r - 2).clamp_min(1) * var_d.clamp_min(1e-12))
+                w_seen = torch.where((var_d > 1e-6) & (n_avg >= 3), 1.0 / b_var.clamp_min(1e-6), 0.0)
+                w_prior = 1.0 / _SLOPE_PRIOR_SD**2
+                s_low = ((w_prior * slope + w_seen * (slope + b)) / (w_prior + w_seen)).clamp(0.1, 4.0)
                 s_used = torch.where(upd, s_low, s_used)
                 se_u = s_w2v.sqrt() / s_w.clamp_min(1e-30) / (s_low * a_est.abs().clamp_min(1e-30))
                 stderr = torch.where(upd, torch.where((n_avg >= cfg.min_average) & a_ok, se_u,

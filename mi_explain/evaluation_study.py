@@ -102,9 +102,14 @@ def model_note(folder: str | os.PathLike, name: str) -> str:
     return name
 
 
+def _options_text(options: dict[str, Any] | None) -> str:
+    """", tol = 0.05, steps = 100" for the report (empty without options)."""
+    return "".join(f", {k} = {v:g}" if isinstance(v, float) else f", {k} = {v}" for k, v in (options or {}).items())
+
+
 def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool, removal: str = "delete",
                   rate: float = 0.1, information_state: str = "classifier_input",
-                  model_notes: Sequence[str] = ()) -> str:
+                  model_notes: Sequence[str] = (), information_options: dict[str, Any] | None = None) -> str:
     """The report's title and setup paragraph; ``smoke`` says plainly that the models are smoke-size."""
     lines = ["# Faithfulness of word rankings: ERASER comprehensiveness/sufficiency, deletion/insertion, LOO", ""]
     if smoke:
@@ -119,7 +124,8 @@ def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool
     lines += [f"Task: {task}; models: {', '.join(models)}; {n_texts} validation texts per model (seeded subset). "
               f"Removal: {removal} (special tokens never removed; word pieces removed as whole words).  Target: "
               "the class each model predicts on the full text.  Information measure: σ of the "
-              f"{state}, λ = {rate:g}, ranking by −log σ; the baselines explain the predicted "
+              f"{state}, λ = {rate:g}{_options_text(information_options)}, ranking by −log σ; the baselines "
+              "explain the predicted "
               "class's logit (target \"prediction\"); random: a seeded random ranking (chance).  "
               "Definitions: mi_explain/evaluation.py (DeYoung et al. 2020; Attanasio et al. 2023).", ""]
     if model_notes:
@@ -319,19 +325,21 @@ def compare_paired(frame, reference: str = "information", z: float = 2.0):  # no
 
 def lambda_sensitivity(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str, str]],
                        rates: Sequence[float] = (0.01, 0.1, 1.0), reference: float = 0.1, *,
-                       information_state: str = "classifier_input", seed: int = 0):
+                       information_state: str = "classifier_input", seed: int = 0,
+                       options: dict[str, Any] | None = None):
     """How much the information ranking moves with λ: per text and rate, Kendall τ_b and Spearman ρ between
-    the ranking at that rate and at ``reference``.  Columns: text_id, rate, kendall, spearman."""
+    the ranking at that rate and at ``reference``.  ``options``: more options of the information method
+    (e.g. ``tol``, ``steps``).  Columns: text_id, rate, kendall, spearman."""
     import pandas as pd
 
     rows = []
     for i, text in enumerate(texts):
         ref = explain_ranking("information", model, tokenizer, text, 0, information_state=information_state,
-                              rate=reference, seed=seed)
+                              rate=reference, seed=seed, options=options)
         for r in rates:
             v = ref if r == reference else explain_ranking("information", model, tokenizer, text, 0,
                                                            information_state=information_state, rate=r,
-                                                           seed=seed)
+                                                           seed=seed, options=options)
             rows.append({"text_id": i, "rate": float(r), "kendall": ev.kendall_tau(v, ref),
                          "spearman": ev.spearman_rho(v, ref)})
     return pd.DataFrame(rows)

@@ -458,3 +458,57 @@ def faithfulness_curves(frame: Any, *, title: str | None = None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def sigma_maps(maps: Mapping[str, Mapping[str, Any]], *, title: str = ""):  # noqa: ANN201
+    """Fig. 7 from saved arrays (no Explanation needed): one panel per model of σ per layer (rows) and word.
+
+    maps: {model: {"sigma": [L, W], "layers": [L] labels, "words": [W], "at_bound": [L, W] (optional)}}.
+    Returns the Figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(maps)
+    if not names:
+        raise ValueError("maps is empty: nothing to draw")
+    n_words = max(len(m["words"]) for m in maps.values())
+    heights = [0.4 * len(m["layers"]) + 1.9 for m in maps.values()]
+    fig, axes = plt.subplots(len(names), 1, figsize=(min(max(5.0, 0.62 * n_words + 3.0), 26.0), sum(heights) + 0.4),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    for ax, n in zip(axes[:, 0], names):
+        m = maps[n]
+        marks = np.asarray(m["at_bound"], dtype=bool) if m.get("at_bound") is not None else None
+        heatmap(np.asarray(m["sigma"], dtype=float), list(m["layers"]), list(m["words"]), ax=ax, title=n,
+                cbar_label="σ", annotate=len(m["words"]) <= 20, marks=marks)
+    if title:
+        fig.suptitle(title, x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def attribute_lines(frame: Any, *, title: str = ""):  # noqa: ANN201
+    """Fig. 8 from a table (columns model, layer, layer_index, concept, r): r_{i,c} per layer, one line per
+    concept, one panel per model (lower r = the layer uses that attribute of the word more).  Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(frame["model"]))
+    if not models:
+        raise ValueError("the attribute table is empty: nothing to draw")
+    fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models) + 1.0, 3.4), squeeze=False)
+    for ax, name in zip(axes[0], models):
+        part = frame[frame["model"] == name]
+        for concept, rows in part.groupby("concept", sort=False):
+            rows = rows.sort_values("layer_index")
+            ax.plot(rows["layer_index"], rows["r"], "-o", ms=3, label=str(concept))
+        labels = list(part.sort_values("layer_index")["layer"].drop_duplicates())
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=_tick_rotation(labels))
+        ax.set_title(name, loc="left")
+        ax.set_xlabel("layer")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("$r_{i,c}$ (lower = used more)")
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if title:
+        fig.suptitle(title, x=0.01, ha="left")
+    fig.tight_layout()
+    return fig

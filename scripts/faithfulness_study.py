@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--removal", default="delete", choices=["delete", "mask", "pad"])
     p.add_argument("--information_state", default="classifier_input", choices=["classifier_input", "cls"])
     p.add_argument("--rate", type=float, default=0.1, help="λ of the information method")
+    p.add_argument("--information_tol", type=float, default=0.05,
+                   help="tol of the information method (SE of log σ; 0.05 ranks words well at a third of the "
+                        "cost of the explain default 0.015)")
+    p.add_argument("--information_steps", type=int, default=150, help="step cap of the information method")
     p.add_argument("--lambda_rates", type=float, nargs="*", default=[0.01, 0.1, 1.0],
                    help="λ values for the sensitivity check (empty: skip)")
     p.add_argument("--lambda_texts", type=int, default=5, help="texts per model for the λ check")
@@ -51,22 +55,25 @@ def main(argv: list[str] | None = None) -> None:
     data = load_glue(args.task, args.data_dir)
     val = subset(data.validation, args.n_texts, args.seed)
     texts, ids = texts_of(val, data.task), [str(i) for i in val["idx"]]
+    info_options = {"tol": args.information_tol, "steps": args.information_steps}
     lam = []
     for name, folder in zip(names, args.models):
         model, tok = load_trained(folder)
         study.run_study(model, tok, texts, args.results, model_name=name, text_ids=ids, methods=args.methods,
                         removal=args.removal, batch_size=args.batch_size, information_state=args.information_state,
                         rate=args.rate, seed=args.seed, explain_batch=args.explain_batch,
-                        done_in=args.also_read)
+                        done_in=args.also_read, method_options={"information": info_options})
         if args.lambda_rates and args.report:
             lf = study.lambda_sensitivity(model, tok, texts[:args.lambda_texts], args.lambda_rates, args.rate,
-                                          information_state=args.information_state, seed=args.seed)
+                                          information_state=args.information_state, seed=args.seed,
+                                          options=info_options)
             lam.append(lf.assign(model=name))
     if args.report:
         import pandas as pd
 
         header = study.report_header(args.task, names, len(texts), smoke=args.smoke, removal=args.removal,
                                      rate=args.rate, information_state=args.information_state,
+                                     information_options=info_options,
                                      model_notes=[study.model_note(f, n) for f, n in zip(args.models, names)])
         frame = study.load_results(args.results, *args.also_read)
         study.write_report(frame, args.report, header=header, figure=args.figure,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole CPU reproduction of the paper's Sec. 5: train every task × family of configs/*_cpu.yaml, then
-# (hooks) sweep and report.  Resumable: rerun the same command after an interruption; a finished training
+# (hooks) sweep and report (run reports, docs/data summaries, docs/results.md).  Resumable: rerun the same
+# command after an interruption; a finished training
 # (scores.json present) is skipped, an interrupted one continues from its newest checkpoint (--resume true).
 #
 #   bash scripts/glue_cpu.sh [train|sweep|report|all]      (default: all)
@@ -62,6 +63,10 @@ if [[ "$STEP" == sweep || "$STEP" == all ]]; then
   run_chain sweep "${CHAIN_A[@]}" "${CHAIN_B[@]}"
 fi
 if [[ "$STEP" == report || "$STEP" == all ]]; then
-  "$PY" -m mi_explain.glue.report "$ROOT" || echo "FAILED report"
+  # reports under $ROOT, then the compact summaries (docs/data) and docs/results.md recomputed from them alone
+  { "$PY" -m mi_explain.glue.report "$ROOT" &&
+    "$PY" -m mi_explain.glue.report --export "$ROOT" --data docs/data --img docs/img --tag cpu &&
+    "$PY" -m mi_explain.glue.report --from-data docs/data --out docs/results.md --img docs/img --tag cpu; } ||
+    echo "FAILED report"
 fi
 echo "[$(date -u +%FT%TZ)] $STEP finished: $ROOT"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CPU-sized real runs recorded in docs/results.md: the *_cpu.yaml configs with smaller training
+# The CPU-sized real runs recorded in docs/glue.md (archive): the *_cpu.yaml configs with smaller training
 # subsets and sweeps, so that all three tasks × four families fit in about an hour on 2 cores.
 # Two chains run side by side, one thread each: SST-2 on one core, CoLA then QQP on the other.
 # Usage: bash scripts/glue_cpu_lite.sh [OUTPUT_ROOT]   (default runs/cpu_lite); rerun to resume sweeps.

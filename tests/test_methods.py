@@ -142,8 +142,8 @@ def _toy_explanation(sigma):
 
 
 def test_consistency_flags_a_sharp_rise_and_nothing_else():
-    from mi_explain.glue.report import consistency_lines
     from mi_explain.methods.information import consistency_flags
+    from mi_explain.sweep.report import consistency_lines
 
     falling = _toy_explanation([[0.1, 0.2], [0.2, 0.3], [0.5, 0.5]])  # information falls layer by layer
     assert consistency_flags(falling) == []

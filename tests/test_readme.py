@@ -116,12 +116,8 @@ SHARED_TESTS = {
     "models/transformer": "test_models.py",
     "models/registry": "test_models.py",
     "models/loading": "test_models.py",
-    "glue/analysis": "test_glue_sweep.py",  # through the sweep's reports
-    "glue/figures": "test_glue_sweep.py",
-    "glue/report": "test_glue_sweep.py",
-    # the sweep engine (branch glue2 moves glue/{analysis,figures,io,store} there): tested through test_sweep.py
-    **{f"sweep/{name}": "test_sweep.py" for name in ("analysis", "dataset", "engine", "figures", "inputs", "io",
-                                                     "report", "store")},
+    **{f"sweep/{name}": "test_sweep.py" for name in ("analysis", "dataset", "engine", "figures", "inputs", "report",
+                                                     "store")},
 }
 
 

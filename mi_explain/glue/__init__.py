@@ -2,8 +2,10 @@
 
 data (local TSVs or the Hub) → train/fine-tune with the HF Trainer and evaluate with a local ``evaluate``
 metric (``train``) → explain sampled validation texts at the prediction state and at every layer, sharded
-with ``accelerate`` and resumable (``sweep``) → tables, figures and reports (``report``).
-Entry points: ``scripts/glue_train.py`` and ``scripts/glue_sweep.py``, driven by ``configs/*.yaml``.
+with ``accelerate`` and resumable (``sweep``: the GLUE preset of :mod:`mi_explain.sweep`) → tables, figures
+and reports (``report``) → compact summaries in ``docs/data`` (``summaries``) → ``docs/results.md`` from them
+alone (``results_page``).  Entry points: ``scripts/glue_train.py``, ``scripts/glue_sweep.py`` (or
+``mi-explain sweep --config``), driven by ``configs/*.yaml``, and ``python -m mi_explain.glue.report``.
 """
 
 from .data import load_glue

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import atomic_write_text, read_json, write_json
+from ..sweep.io import atomic_write_text, read_json, write_json
 from .report import FAMILY_ORDER, FAMILY_TITLES, PAPER_TABLE2
 from .tasks import TASKS, get_task
 from .train import CURVE_FILE, last_checkpoint, read_curve

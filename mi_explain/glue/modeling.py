@@ -16,6 +16,8 @@ from typing import Any
 
 from torch import nn
 
+from mi_explain.sweep.engine import PREDICTION_LABEL, classifier_input
+
 __all__ = ["MINILM", "build_for_training", "layer_states", "load_trained", "load_tokenizer", "prediction_state",
            "resolve_path"]
 
@@ -71,17 +73,11 @@ def load_trained(path: str):
 
 
 def _classifier(model: nn.Module) -> nn.Linear:
-    clf = getattr(model, "classifier", None)
-    if isinstance(clf, nn.Linear):
-        return clf
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)
-               and m.out_features == getattr(model.config, "num_labels", 2)]
-    if not linears:
+    clf = classifier_input(model)
+    if clf is None:
         raise ValueError(f"{type(model).__name__}: no final nn.Linear to num_labels found")
-    return linears[-1]
+    return clf
 
-
-PREDICTION_LABEL = "prediction state"
 
 
 def prediction_state(model: nn.Module, family: str) -> dict[str, Any]:

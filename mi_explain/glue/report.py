@@ -15,11 +15,12 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from mi_explain.results import Explanation, read_jsonl
+from mi_explain.results import Explanation
+from mi_explain.sweep import figures
+from mi_explain.sweep.analysis import information_table, word_counts
+from mi_explain.sweep.io import atomic_write_text, read_json
+from mi_explain.sweep.report import load_run, write_sweep_report
 
-from . import figures
-from .analysis import information_table, word_counts
-from .io import atomic_write_text, read_json
 from .tasks import TASKS, get_task
 
 __all__ = ["PAPER_TABLE2", "main", "write_reports", "write_root_report", "write_run_report", "write_task_report"]
@@ -34,12 +35,8 @@ HEADLINE = {"sst2": "Acc", "cola": "MCC", "qqp": "Acc"}
 
 def _load(run: Path) -> tuple[dict[str, list[tuple[Explanation, dict]]], dict, dict]:
     """(explanations by kind, scores, sweep config) of one run; empty where a file is missing."""
-    by_kind: dict[str, list] = {}
-    if (run / "results.jsonl").is_file():
-        for e, meta in read_jsonl(run / "results.jsonl", with_meta=True):
-            by_kind.setdefault(meta["kind"], []).append((e, meta))
+    by_kind, config = load_run(run)
     scores = read_json(run / "scores.json") if (run / "scores.json").is_file() else {}
-    config = read_json(run / "sweep_config.json") if (run / "sweep_config.json").is_file() else {}
     return by_kind, scores, config
 
 
@@ -52,86 +49,13 @@ def _score_line(scores: dict) -> str:
     return line + (f"\n\n> {scores['note']}" if scores.get("note") else "")
 
 
-def _md_table(df, floatfmt: str = ".4f") -> str:  # noqa: ANN001
-    cols = list(df.columns)
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.itertuples(index=False):
-        out.append("| " + " | ".join(f"{v:{floatfmt}}" if isinstance(v, float) else str(v) for v in row) + " |")
-    return "\n".join(out)
-
-
-def consistency_lines(explanations: Sequence[Explanation]) -> list[str]:
-    """The report section on sharp rises of information from one layer to the next (the estimator's
-    ``diagnostics["consistency"]``, whole-layer targets): where a layer reads only the previous one it cannot
-    keep more of a word, so each rise marks a map that is not the minimiser or a flat Eq. 7."""
-    rows: dict[tuple[str, str], list[float]] = {}
-    words: dict[tuple[str, str], int] = {}
-    for e in explanations:
-        for flag in e.diagnostics.get("consistency", []) or []:
-            key = (flag["from"], flag["to"])
-            rows.setdefault(key, []).append(float(flag["information_rise"]))
-            words[key] = words.get(key, 0) + len(flag["words"])
-    lines = ["## Consistency of consecutive layers", ""]
-    if not rows:
-        return lines + [f"No sharp rise of information from one layer to the next in {len(explanations)} texts "
-                        "(mean rise > 0.5 nat/dim or a word's > 1 nat).", ""]
-    lines += [f"Sharp rises of information from a layer to the next (of {len(explanations)} texts); the later layer "
-              "reads only the earlier one, so these maps deserve a second look (larger `steps`, smaller `tol`):", "",
-              "| from | to | texts flagged | mean rise (nat/dim) | words flagged |", "|---|---|---|---|---|"]
-    for (a, b), vals in rows.items():
-        lines.append(f"| {a} | {b} | {len(vals)} | {sum(vals) / len(vals):.3f} | {words[(a, b)]} |")
-    return lines + [""]
-
-
 def write_run_report(run: str | Path, top_k: int | None = None) -> Path | None:
-    """Tables, figures and ``report.md`` of one run directory; None when it has no results yet."""
+    """Tables, figures and ``report.md`` of one run directory (:func:`mi_explain.sweep.report.write_sweep_report`
+    with the run's scores); None when it has no results yet."""
     run = Path(run)
-    by_kind, scores, config = _load(run)
-    if not by_kind:
-        return None
-    task, family = get_task(run.parent.name), run.name
-    top_k = top_k or config.get("top_k", 3)
-    title = f"{task.title} × {FAMILY_TITLES.get(family, family)}"
-    pred = [e for e, _ in by_kind.get("prediction", [])]
-    layers = {m["idx"]: e for e, m in by_kind.get("layers", [])}
-    fig_dir = run / "figures"
-    lines = [f"# {title}", "", _score_line(scores), ""]
-    if config:
-        opts = config["options"]
-        lines += [f"Sweep: {len(config['plan_idx'])} validation texts (seed {opts['sample_seed']}), σ_s of every "
-                  f"layer from {opts['n_reference']} training texts, λ = {opts['explain_rate']}, "
-                  f"tol = {opts['explain_tol']}; results: `results.jsonl` (`read_jsonl(path, with_meta=True)`).", ""]
-    if pred:
-        counts = word_counts(pred, top_k)
-        atomic_write_text(run / "prediction_words.csv", counts.to_csv(index=False))
-        figures.word_bars({FAMILY_TITLES.get(family, family): counts}, fig_dir / "prediction_words.png",
-                          title=f"{title}: words used for prediction")
-        share = float(counts.loc[counts["stopword"], "count"].sum() / max(1, counts["count"].sum()))
-        lines += ["## Words used for prediction (Fig. 5/6)", "",
-                  f"State: {config.get('prediction_state', 'the classifier input')}.  A word is used in a text when "
-                  f"it is among the {top_k} words with the smallest σ there; {share:.0%} of the uses are stopwords "
-                  f"or punctuation ({len(pred)} texts).", "",
-                  "![words used for prediction](figures/prediction_words.png)", "",
-                  _md_table(counts.head(15)), ""]
-    if layers:
-        info = information_table(list(layers.values()))
-        atomic_write_text(run / "information_per_layer.csv", info.to_csv(index=False))
-        figures.information_lines({FAMILY_TITLES.get(family, family): info}, fig_dir / "information_per_layer.png",
-                                  title=f"{title}: information per layer")
-        lines += ["## Information per layer", "",
-                  "Mean over texts of `Explanation.information` (nats per embedding dimension kept per word; "
-                  "`mi_explain.information.corpus_information`).", "",
-                  "![information per layer](figures/information_per_layer.png)", "",
-                  _md_table(info[["layer", "n_sentences", "information", "information_sem", "converged"]]), ""]
-        lines += consistency_lines(list(layers.values()))
-        drawn = [i for i in config.get("drawn_idx", []) if i in layers]
-        if drawn:
-            lines += ["## Layer by layer (Fig. 7)", ""]
-        for i in drawn:
-            path = fig_dir / f"layers_{i}.png"
-            layers[i].save_plot(path, title=f"{title}, validation row {i}")
-            lines += [f"![layers, row {i}](figures/{path.name})", ""]
-    return atomic_write_text(run / "report.md", "\n".join(lines))
+    scores = read_json(run / "scores.json") if (run / "scores.json").is_file() else {}
+    title = f"{get_task(run.parent.name).title} × {FAMILY_TITLES.get(run.name, run.name)}"
+    return write_sweep_report(run, title, [_score_line(scores)], top_k)
 
 
 def _runs(task_dir: Path) -> dict[str, Path]:
@@ -223,15 +147,48 @@ def write_reports(run: str | Path, top_k: int | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m mi_explain.glue.report ROOT``: rebuild every report under ROOT (e.g. runs/smoke)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("root")
-    root = Path(parser.parse_args(argv).root)
-    for t in TASKS:
-        for run in _runs(root / t).values():
-            write_run_report(run)
-        write_task_report(root / t)
-    print(write_root_report(root))
+    """Rebuild every report under a runs root, export its compact summaries, or write docs/results.md from them.
+
+    python -m mi_explain.glue.report ROOT                                   reports under ROOT (e.g. runs/cpu)
+    python -m mi_explain.glue.report --export ROOT --data docs/data [--fig8 DIR] [--fig9 DIR] [--tag cpu]
+    python -m mi_explain.glue.report --from-data docs/data --out docs/results.md --img docs/img [--tag cpu]
+    """
+    parser = argparse.ArgumentParser(prog="python -m mi_explain.glue.report", description=main.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", nargs="?", default=None, help="runs root whose reports to rebuild")
+    parser.add_argument("--export", default=None, metavar="ROOT", help="runs root to summarise into --data")
+    parser.add_argument("--fig8", default=None, metavar="DIR", help="output folder of scripts/fig8_word_attributes.py")
+    parser.add_argument("--fig9", default=None, metavar="DIR",
+                        help="output folder of scripts/fig9_training_information.py")
+    parser.add_argument("--data", default="docs/data", help="folder of the summaries (default: docs/data)")
+    parser.add_argument("--from-data", default=None, metavar="DIR", help="write --out from the summaries in DIR")
+    parser.add_argument("--out", default="docs/results.md", help="the page written by --from-data")
+    parser.add_argument("--img", default="docs/img", help="folder of the page's figures (default: docs/img)")
+    parser.add_argument("--tag", default="cpu", help="suffix of the summary files (default: cpu)")
+    args = parser.parse_args(argv)
+    if not (args.root or args.export or args.fig8 or args.fig9 or args.from_data):
+        parser.error("give a runs ROOT, --export ROOT (and/or --fig8/--fig9 DIR), or --from-data DIR")
+    if args.root:
+        root = Path(args.root)
+        for t in TASKS:
+            for run in _runs(root / t).values():
+                write_run_report(run)
+            write_task_report(root / t)
+        print(write_root_report(root))
+    if args.export or args.fig8 or args.fig9:
+        from .summaries import export_summaries
+
+        written = export_summaries(args.export, args.data, args.tag, fig8=args.fig8, fig9=args.fig9,
+                                   img_dir=args.img)
+        for kind, path in written.items():
+            print(f"wrote {kind}: {path}")
+        print("nothing found for: " + (", ".join(k for k in ("scores", "information", "words", "sweeps", "maps",
+                                                               "training", "fig8", "fig9") if k not in written)
+                                        or "–"))
+    if args.from_data:
+        from .results_page import write_results_page
+
+        print(f"wrote {write_results_page(args.from_data, args.out, args.img, args.tag)}")
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..sweep.io import write_json
 from .arguments import DataArguments, ModelArguments, TrainArguments, parse_args, run_dir
 from .data import load_glue, split_heldout, subset
-from .io import write_json
 from .metrics import compute_metrics_fn
 from .modeling import build_for_training, load_tokenizer
 from .tasks import get_task

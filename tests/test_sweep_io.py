@@ -1,4 +1,4 @@
-"""mi_explain.glue.io: atomic writes replace a file whole and leave no temporary file behind."""
+"""mi_explain.sweep.io: atomic writes replace a file whole and leave no temporary file behind."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mi_explain.glue import io
+from mi_explain.sweep import io
 
 
 def test_write_json_round_trip_and_replace(tmp_path):
