@@ -390,8 +390,8 @@ def run_explain(args: argparse.Namespace) -> int:
     else:
         import pandas as pd
 
-        from .explanation import append_jsonl
         from .html import page
+        from .results import append_jsonl
 
         jsonl = out / "explanations.jsonl"
         jsonl.unlink(missing_ok=True)

@@ -22,10 +22,10 @@ from .adapters import HEAD_TARGETS, Encoded, HFStates, encode, max_model_length
 from .estimator import NonFiniteError, Problems
 from .hooks import LayerSpec, find_input_embeddings, frozen, layer_specs, output_spec
 from .methods import Method, get_method
-from .methods.base import Batch, CleanStates, ResultInfo
+from .methods.base import Batch, CleanStates
 from .methods.information import Information, Regularization, estimator_config, warn_unconverged
 from .regularization import pooled_variance
-from .results import Result
+from .results import Result, ResultInfo
 from .validation import check_explain_args, check_explain_function_args
 
 __all__ = ["PreparedBatch", "estimate_regularization", "estimator_config", "explain", "explain_function",

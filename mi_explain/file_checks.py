@@ -25,7 +25,7 @@ _MAPS = ("sigma", "at_bound", "scores")  # [n_layers, n_words]
 _PER_LAYER = ("objective", "converged", "regularization")  # [n_layers]
 _LOAD_HINT = "a file of one explanation (Explanation.save) is read with Explanation.load(path)"
 _JSONL_HINT = ("this looks like a JSON-lines file of several explanations: read it with "
-               "mi_explain.explanation.read_jsonl(path)")
+               "mi_explain.results.read_jsonl(path)")
 
 
 class ExplanationFileError(ValueError):

@@ -1,10 +1,12 @@
-"""Training a sentence classifier with the 🤗 Trainer, as the studies need it (one place for the scripts).
+"""Training a sentence classifier with the 🤗 Trainer: the one place the studies and the GLUE runner build it.
 
-:func:`encode_examples` turns (text, label) pairs into Trainer features; :func:`train_classifier` trains any
-``*ForSequenceClassification`` with dynamic padding, an optional L2 penalty α·Σ‖w‖² on the loss (the paper's
-Fig. 4 regulariser; the optimiser's own weight decay is separate) and optional callbacks (e.g.
-:class:`~mi_explain.MICallback`); :func:`accuracy` scores a model on labelled texts.  The GLUE runner
-(:mod:`mi_explain.glue.train`) builds on the same Trainer with its task configs.
+:func:`make_trainer` builds the Trainer every training uses: dynamic padding per batch, an optional L2 penalty
+α·Σ‖w‖² on the loss (the paper's Fig. 4 regulariser; the optimiser's own weight decay is separate), callbacks
+(e.g. :class:`~mi_explain.MICallback`), an optional evaluation set with its metrics.  :func:`encode_examples`
+turns (text, label) pairs into Trainer features; :func:`train_classifier` trains any
+``*ForSequenceClassification`` on them in one call (no checkpoints); :func:`accuracy` scores a model on
+labelled texts.  The GLUE runner (:mod:`mi_explain.glue.train`) uses :func:`make_trainer` with its task
+configs, checkpoints and curve log.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["accuracy", "encode_examples", "train_classifier"]
+__all__ = ["accuracy", "encode_examples", "make_trainer", "train_classifier", "trainer_class"]
 
 
 def encode_examples(tokenizer: Any, texts: Sequence[str], labels: Sequence[int], max_length: int) -> list[dict]:
@@ -27,8 +29,15 @@ def encode_examples(tokenizer: Any, texts: Sequence[str], labels: Sequence[int],
             for ids, mask, label in zip(enc["input_ids"], enc["attention_mask"], labels)]
 
 
-def _l2_trainer(alpha: float):  # noqa: ANN202
+def trainer_class(l2: float = 0.0) -> type:
+    """``transformers.Trainer``, or (l2 > 0) a subclass whose loss adds l2·Σ‖w‖² over the trainable parameters."""
     from transformers import Trainer
+
+    if l2 < 0:
+        raise ValueError(f"l2 must be ≥ 0, got {l2}")
+    if l2 == 0:
+        return Trainer
+    alpha = float(l2)
 
     class L2Trainer(Trainer):
         """Trainer whose loss adds α·Σ‖w‖² over the trainable parameters."""
@@ -36,11 +45,22 @@ def _l2_trainer(alpha: float):  # noqa: ANN202
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201
             loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
                                                  num_items_in_batch=num_items_in_batch)
-            if alpha > 0:
-                loss = loss + alpha * sum((p ** 2).sum() for p in model.parameters() if p.requires_grad)
+            loss = loss + alpha * sum((p ** 2).sum() for p in model.parameters() if p.requires_grad)
             return (loss, outputs) if return_outputs else loss
 
     return L2Trainer
+
+
+def make_trainer(model: torch.nn.Module, tokenizer: Any, args: Any, train_dataset: Any, *, l2: float = 0.0,
+                 eval_dataset: Any = None, compute_metrics: Any = None, callbacks: Sequence[Any] = ()):  # noqa: ANN201
+    """The Trainer of ``model`` on ``train_dataset`` (tokenized features, padded per batch by
+    ``DataCollatorWithPadding``) under ``args`` (a ``TrainingArguments``); l2: the α of the loss penalty
+    (:func:`trainer_class`); eval_dataset / compute_metrics / callbacks as the Trainer takes them."""
+    from transformers import DataCollatorWithPadding
+
+    return trainer_class(l2)(model=model, args=args, processing_class=tokenizer,
+                             data_collator=DataCollatorWithPadding(tokenizer), train_dataset=train_dataset,
+                             eval_dataset=eval_dataset, compute_metrics=compute_metrics, callbacks=list(callbacks))
 
 
 def train_classifier(
@@ -52,7 +72,7 @@ def train_classifier(
     """Train ``model`` on ``train`` (features from :func:`encode_examples`) and return the Trainer (its
     ``state`` holds the steps and the log).  l2: the α of the loss penalty; other keyword arguments go to
     ``TrainingArguments``.  Nothing is checkpointed; the model is left in eval mode."""
-    from transformers import DataCollatorWithPadding, TrainingArguments
+    from transformers import TrainingArguments
 
     if l2 < 0:
         raise ValueError(f"l2 must be ≥ 0, got {l2}")
@@ -62,9 +82,7 @@ def train_classifier(
         save_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(), seed=seed, data_seed=seed,
         disable_tqdm=True, dataloader_num_workers=0)
     targs = TrainingArguments(**{**options, **training_arguments})
-    trainer = _l2_trainer(float(l2))(model=model, args=targs, train_dataset=list(train),
-                                     data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                                     callbacks=list(callbacks))
+    trainer = make_trainer(model, tokenizer, targs, list(train), l2=l2, callbacks=callbacks)
     trainer.train()
     model.eval()
     return trainer

@@ -100,24 +100,26 @@ def _int(name: str, v: object, minimum: int | None = None, optional: bool = Fals
         raise ValueError(f"{name} must be ≥ {minimum}, got {v}")
 
 
-def _nonnegative(name: str, v: object, optional: bool = False) -> None:
+def _real(name: str, v: object, optional: bool, positive: bool) -> None:
+    """A finite real number, > 0 (positive) or ≥ 0; None is accepted when optional."""
     if v is None and optional:
         return
     if not _is_real(v):
         none = " or None" if optional else ""
         raise TypeError(f"{name} must be a number{none}, got {describe(v)}")
-    if not (math.isfinite(float(v)) and float(v) >= 0):  # type: ignore[arg-type]
+    x = float(v)  # type: ignore[arg-type]
+    if positive and not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {v}")
+    if not positive and not (math.isfinite(x) and x >= 0):
         raise ValueError(f"{name} must be a finite number ≥ 0, got {v}")
 
 
+def _nonnegative(name: str, v: object, optional: bool = False) -> None:
+    _real(name, v, optional, positive=False)
+
+
 def _positive(name: str, v: object, optional: bool = False) -> None:
-    if v is None and optional:
-        return
-    if not _is_real(v):
-        none = " or None" if optional else ""
-        raise TypeError(f"{name} must be a number{none}, got {describe(v)}")
-    if not (math.isfinite(float(v)) and float(v) > 0):  # type: ignore[arg-type]
-        raise ValueError(f"{name} must be a positive finite number, got {v}")
+    _real(name, v, optional, positive=True)
 
 
 def _flag(name: str, v: object, optional: bool = False) -> None:

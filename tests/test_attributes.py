@@ -301,39 +301,3 @@ def test_real_minilm_unhappiness(minilm):
     assert math.isfinite(wa.max_min_ratio()[0]) and wa.max_min_ratio()[0] > 1.0
     for c in wa.r:
         np.testing.assert_allclose(wa.r[c] * 2 * np.array([1.0, 9.0]), wa.distance[c], rtol=1e-6)
-
-
-def test_fig8_script_smoke(tiny_bert, bert_tokenizer, tmp_path):
-    """scripts/fig8_word_attributes.py, run as a program, on a saved tiny classifier with its tokenizer and a
-    concept file."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(repo / "scripts" / "fig8_word_attributes.py"), *args],
-                              env=env, capture_output=True, text=True, timeout=600)
-
-    bad = run("--models", "no-equals-sign")
-    assert bad.returncode != 0 and "NAME=PATH" in bad.stderr + bad.stdout
-    tiny_bert.save_pretrained(tmp_path / "model")
-    bert_tokenizer.save_pretrained(tmp_path / "model")
-    (tmp_path / "c.json").write_text(json.dumps({"near": ["sad", "funny"], "far": ["rice"]}))
-    out = tmp_path / "fig8"
-    done = run("--models", f"tiny={tmp_path / 'model'}", "--concepts", str(tmp_path / "c.json"), "--steps", "10",
-               "--out", str(out), "--figure", str(tmp_path / "img" / "f.png"))
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    info = summary["models"]["tiny"]
-    assert info["pieces"] == 2 and len(info["layers"]) == 3 and set(info["r"]) == {ALL_WORDS, "near", "far"}
-    assert (out / "fig8.png").stat().st_size > 1000 and (tmp_path / "img" / "f.png").is_file()
-    assert (out / "explanations" / "tiny.json").is_file()
-    csv = (out / "attributes.csv").read_text().splitlines()
-    assert csv[0].startswith("model,layer,layer_index,concept,r,") and len(csv) == 1 + 3 * 3
-

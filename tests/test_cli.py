@@ -181,7 +181,7 @@ def test_tiny_model_folder_pairs_from_a_file_and_show(capsys, tmp_path, model_di
                  "--steps", "8", "--out", str(out), "--quiet", "--batch-size", "1"])
     assert code == 0, capsys.readouterr().err
     assert "--- text 1" in capsys.readouterr().out
-    from mi_explain.explanation import read_jsonl
+    from mi_explain.results import read_jsonl
 
     items = read_jsonl(out / "explanations.jsonl")
     assert [e.text for e in items] == [("is it a rare bird ?", "it is"), ("the film is funny", "it is sad")]

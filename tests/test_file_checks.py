@@ -6,11 +6,11 @@ import json
 import re
 
 import pytest
-from test_explanation import make
+from test_results import make
 
 from mi_explain import Explanation
-from mi_explain.explanation import append_jsonl, read_jsonl
 from mi_explain.file_checks import ExplanationFileError
+from mi_explain.results import append_jsonl, read_jsonl
 
 
 def _write(path, data) -> str:  # noqa: ANN001

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 import torch
-from test_explanation import make, make_pair
+from test_results import make, make_pair
 
 from mi_explain.html import contrast_ratio, ramp, render, text_colour
 from mi_explain.results import SaliencyExplanation

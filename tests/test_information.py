@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_results import make
 
 from mi_explain import Explanation, explain
 from mi_explain.information import layer_information
-from tests.test_explanation import make
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_results import make
 
 from mi_explain import Explanation, SaliencyExplanation, plotting
 
@@ -83,3 +86,21 @@ def test_training_information_one_line_per_layer():
     assert len(lines) == 2 and list(lines[1].get_ydata()) == [2.0, 2.5]
     with pytest.raises(ValueError, match="value must be one of"):
         plotting.training_information({"run": frame}, value="sigma")
+
+
+def test_information_per_layer_different_depths():
+    short = make()
+    deep = make(
+        layers=["embeddings", "layer 0", "layer 1", "layer 2"],
+        sigma=torch.full((4, 4), 0.5),
+        objective=torch.zeros(4),
+        converged=torch.ones(4, dtype=torch.bool),
+        at_bound=torch.zeros(4, 4, dtype=torch.bool),
+        regularization=torch.ones(4),
+    )
+    ax = plotting.information_per_layer({"small": [short, short], "deep": deep})
+    assert [t.get_text() for t in ax.get_xticklabels()] == deep.layers
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["small", "deep"]
+    assert list(lines[1].get_ydata()) == pytest.approx([math.log(2.0)] * 4)
+    assert ax.get_ylabel() == "information (nats/dim)"

@@ -101,3 +101,63 @@ def test_no_unmeasured_thread_advice_and_no_machine_paths():
     docs = [README, *sorted((README.parent / "docs").glob("*.md"))]
     for path in docs:
         assert not re.search(r"^\s*cd /", path.read_text(encoding="utf-8"), re.M), path
+
+
+PACKAGE = README.parent / "mi_explain"
+TESTS = README.parent / "tests"
+#: package modules tested through their subpackage's test module (which imports the subpackage, not the module)
+SHARED_TESTS = {
+    "methods/information": "test_methods.py",  # and test_estimator.py, test_explain.py
+    "methods/gradient": "test_methods.py",
+    "methods/perturbation": "test_methods.py",
+    "models/_common": "test_models.py",
+    "models/cnn": "test_models.py",
+    "models/lstm": "test_models.py",
+    "models/transformer": "test_models.py",
+    "models/registry": "test_models.py",
+    "models/loading": "test_models.py",
+    **{f"sweep/{name}": "test_sweep.py" for name in ("analysis", "dataset", "engine", "figures", "inputs", "report",
+                                                     "store")},
+}
+
+
+def _modules() -> list[str]:
+    """Package modules as 'name' or 'subpackage/name' (no __init__)."""
+    return sorted(str(p.relative_to(PACKAGE).with_suffix("")) for p in PACKAGE.rglob("*.py")
+                  if p.name != "__init__.py")
+
+
+def _test_module_of(module: str, tests: dict[str, str]) -> str | None:
+    """The test module of a package module: test_<name>.py or test_<subpackage>_<name>.py; else one that imports
+    the module itself; else its subpackage's (SHARED_TESTS), which must import the subpackage."""
+    sub, _, name = module.rpartition("/")
+    for candidate in [f"test_{name}.py"] + ([f"test_{sub}_{name}.py", f"test_{name.removeprefix(sub + '_')}.py"]
+                                            if sub else []):
+        if candidate in tests:
+            return candidate
+    parent = f"mi_explain.{sub.replace('/', '.')}" if sub else "mi_explain"
+    itself = rf"{re.escape(parent)}\.{name}\b|from {re.escape(parent)} import [^\n]*\b{name}\b"
+    importers = sorted(t for t, text in tests.items() if re.search(itself, text))
+    if importers:
+        return importers[0]
+    shared = SHARED_TESTS.get(module)
+    if shared in tests and sub and re.search(rf"{re.escape(parent)}\b", tests[shared]):
+        return shared
+    return None
+
+
+def test_every_package_module_has_its_test_module():
+    tests = {p.name: p.read_text(encoding="utf-8") for p in TESTS.glob("test_*.py")}
+    missing = [m for m in _modules() if _test_module_of(m, tests) is None]
+    assert missing == [], f"package modules without a test module: {missing}"
+
+
+def test_the_layout_lists_every_package_module():
+    text = README.read_text(encoding="utf-8")
+    layout = text[text.index("mi_explain/\n  __init__.py"):text.index("configs/ ")]
+    unlisted = [m for m in _modules()
+                if not re.search(rf"(?<![\w/]){re.escape(m.rpartition('/')[2])}(\.py)?(?!\w)", layout)]
+    assert unlisted == [], f"modules missing from the README's layout: {unlisted}"
+    scripts = text[text.index("scripts/ "):text.index("tests/ ")]
+    assert [p.name for p in sorted((README.parent / "scripts").iterdir())
+            if p.name not in re.findall(r"[\w.]+\.(?:py|sh)", scripts)] == []

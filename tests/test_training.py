@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mi_explain.models import build_model
-from mi_explain.training import accuracy, encode_examples, train_classifier
+from mi_explain.training import accuracy, encode_examples, make_trainer, train_classifier, trainer_class
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -54,3 +54,22 @@ def test_accuracy_is_the_argmax_rate(bert_tokenizer):
     assert accuracy(model, bert_tokenizer, TEXTS, [int(p) for p in pred]) == 1.0
     with pytest.raises(ValueError, match="as many labels as texts"):
         accuracy(model, bert_tokenizer, TEXTS, LABELS[:3])
+
+
+def test_the_trainer_adds_exactly_the_l2_penalty_to_the_loss(bert_tokenizer, tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    assert trainer_class(0.0) is Trainer
+    with pytest.raises(ValueError, match="l2 must be ≥ 0, got -0.5"):
+        trainer_class(-0.5)
+    feats = encode_examples(bert_tokenizer, TEXTS[:4], LABELS[:4], max_length=16)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    model = _model(bert_tokenizer).eval()  # no dropout: the two losses see the same forward pass
+    plain, penalised = (make_trainer(model, bert_tokenizer, args, feats, l2=a) for a in (0.0, 0.01))
+    batch = plain.data_collator(feats)  # padded per batch
+    assert batch["input_ids"].shape == (4, max(len(f["input_ids"]) for f in feats))
+    with torch.no_grad():
+        l0 = float(plain.compute_loss(model, dict(batch)))
+        l1 = float(penalised.compute_loss(model, dict(batch)))
+    squares = float(sum((p.detach() ** 2).sum() for p in model.parameters()))
+    assert l1 - l0 == pytest.approx(0.01 * squares, rel=1e-4)

@@ -9,6 +9,7 @@ Writes ``<output_root>/<task>/<family>/``:
   so far, summed over sittings), so a killed run keeps its curve;
 * ``trainer/checkpoint-*``: what ``--resume`` continues from (model, optimizer, scheduler, RNG, sampler).
 
+The Trainer is :func:`mi_explain.training.make_trainer` (the one every training of the package uses).
 Speed on a small CPU: batches are padded per batch (``DataCollatorWithPadding``) and grouped by length
 (``train_sampling_strategy: group_by_length``); ``bf16: true`` trains under CPU bf16 autocast.  Early stopping
 and best-checkpoint selection read only a held-out slice of the TRAIN split (``heldout_samples``).
@@ -147,7 +148,9 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args,  
           train_args: TrainArguments | None = None) -> dict:
     """Train, evaluate and save; returns the scores written to ``scores.json``."""
     import torch
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
+    from transformers import EarlyStoppingCallback
+
+    from ..training import make_trainer
 
     train_args = train_args or TrainArguments()
     if train_args.torch_threads:
@@ -174,11 +177,9 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args,  
     callbacks = [WallClockCallback(out / CURVE_FILE)]
     if train_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train_args.early_stopping_patience))
-    trainer = Trainer(
-        model=model, args=training_args, processing_class=tok, data_collator=DataCollatorWithPadding(tok),
-        train_dataset=_tokenized(train_ds, tok, task, data_args.max_length),
-        eval_dataset=during or None, compute_metrics=compute_metrics_fn(task.name), callbacks=callbacks,
-    )
+    trainer = make_trainer(model, tok, training_args, _tokenized(train_ds, tok, task, data_args.max_length),
+                           eval_dataset=during or None, compute_metrics=compute_metrics_fn(task.name),
+                           callbacks=callbacks)
     resume_from = last_checkpoint(training_args.output_dir) if train_args.resume else None
     if not train_args.resume and last_checkpoint(training_args.output_dir):
         print(f"[glue train] note: {training_args.output_dir} holds checkpoints; starting afresh "

@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from ..results import Result, SaliencyExplanation
+from ..results import Result, ResultInfo, SaliencyExplanation
 
 __all__ = ["Attribution", "Batch", "CleanStates", "Method", "REDUCTIONS", "Readout", "ResultInfo", "SaliencyMethod",
            "StateFn", "combine", "resolve_reduction", "words_mean", "words_sum"]
@@ -244,24 +244,6 @@ class Attribution:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class ResultInfo:
-    """What the driver knows about one text of a batch, for building its result."""
-
-    words: list[str]
-    layers: list[str]
-    tokens: list[str]
-    token_to_word: list[int]
-    pieces: list[int]
-    embedding_dim: int
-    prior_scale: float
-    text: Any
-    segments: list[int] | None
-    target: str
-    options: dict
-    diagnostics: dict
-
-
 class Method:
     """A method in the registry (:mod:`mi_explain.methods`): ``attribute(batch) → Attribution`` and
     ``result(attribution, p, info) → Result`` for text p.  The constructor's keyword arguments are the
@@ -296,13 +278,10 @@ class SaliencyMethod(Method):
         if attr.diagnostics:
             diag.update(attr.diagnostics[p])
         prior = info.prior_scale if (math.isfinite(info.prior_scale) and info.prior_scale > 0) else 1.0
+        options = {"method": self.name, "saliency": self.description, "saliency_label": self.saliency_label,
+                   **self.options(), **info.options}
         return SaliencyExplanation(
-            words=info.words, layers=info.layers, scores=attr.values[p, :, :nw].detach().float().cpu(),
-            tokens=info.tokens, token_to_word=info.token_to_word, pieces=info.pieces,
-            embedding_dim=info.embedding_dim, prior_scale=prior, objective=obj.float().cpu(),
-            converged=conv.bool().cpu(), steps=attr.steps, text=info.text, segments=info.segments,
-            target=info.target, method=self.name,
-            options={"method": self.name, "saliency": self.description, "saliency_label": self.saliency_label,
-                     **self.options(), **info.options},
-            diagnostics=diag,
+            **{**info.info_fields(), "prior_scale": prior, "options": options, "diagnostics": diag},
+            scores=attr.values[p, :, :nw].detach().float().cpu(), objective=obj.float().cpu(),
+            converged=conv.bool().cpu(), steps=attr.steps, method=self.name,
         )

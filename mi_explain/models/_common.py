@@ -1,4 +1,5 @@
-"""Pieces shared by the three model families: input checks, masked pooling, the classification head.
+"""Pieces shared by the three model families: input checks, the layer stack and base output, masked pooling, the
+classification head.
 
 Shapes: B batch, T tokens, H hidden units, E embedding size, C classes.
 """
@@ -11,8 +12,8 @@ from torch import nn
 from transformers import PretrainedConfig
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
-__all__ = ["FirstTokenPool", "MaskedMaxPool", "classification_loss", "classify", "embed", "first_real", "masked_max",
-           "reject_unused_kwargs", "zero_padding_row"]
+__all__ = ["FirstTokenPool", "MaskedMaxPool", "base_output", "classification_loss", "classify", "embed", "first_real",
+           "masked_max", "reject_unused_kwargs", "run_layers", "wants_hidden_states", "zero_padding_row"]
 
 
 def embed(
@@ -36,6 +37,32 @@ def embed(
         if mask.shape != x.shape[:2]:
             raise ValueError(f"attention_mask {tuple(mask.shape)} does not match the input {tuple(x.shape[:2])}")
     return x, mask
+
+
+def run_layers(layers: nn.ModuleList, h: torch.Tensor, mask: torch.Tensor, keep: bool,
+               before: nn.Module | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    """h [B, T, E] through each layer ``layer(before(h), mask)`` → (last state [B, T, H], (h, state of layer
+    0, …) when ``keep``, else None)."""
+    states = [h] if keep else None
+    for layer in layers:
+        h = layer(h if before is None else before(h), mask)
+        if states is not None:
+            states.append(h)
+    return h, tuple(states) if states is not None else None
+
+
+def base_output(h: torch.Tensor, pooled: torch.Tensor, all_states: tuple[torch.Tensor, ...] | None,
+                return_dict: bool | None) -> BaseModelOutputWithPooling | tuple:
+    """A base model's output: last_hidden_state h [B, T, H], pooler_output [B, H], hidden_states (or a tuple
+    of them when return_dict is False)."""
+    if return_dict is False:
+        return (h, pooled) if all_states is None else (h, pooled, all_states)
+    return BaseModelOutputWithPooling(last_hidden_state=h, pooler_output=pooled, hidden_states=all_states)
+
+
+def wants_hidden_states(config: PretrainedConfig, output_hidden_states: bool | None) -> bool:
+    """The forward's ``output_hidden_states``, else the config's."""
+    return bool(output_hidden_states if output_hidden_states is not None else config.output_hidden_states)
 
 
 def masked_max(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,15 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
-from ._common import MaskedMaxPool, classify, embed, reject_unused_kwargs, zero_padding_row
+from ._common import (
+    MaskedMaxPool,
+    base_output,
+    classify,
+    embed,
+    reject_unused_kwargs,
+    wants_hidden_states,
+    zero_padding_row,
+)
 
 __all__ = ["MiCNNConfig", "MiCNNForSequenceClassification", "MiCNNModel"]
 
@@ -105,11 +113,8 @@ class MiCNNModel(MiCNNPreTrainedModel):
         outs = [branch(x, mask) for branch in self.layers]  # every branch, in ModuleList order
         h = torch.cat(outs, -1)
         pooled = self.pooler(h, mask)  # channel-wise max: the branches' pooled vectors, concatenated
-        want_all = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        all_states = (x, *outs) if want_all else None
-        if return_dict is False:
-            return (h, pooled) if all_states is None else (h, pooled, all_states)
-        return BaseModelOutputWithPooling(last_hidden_state=h, pooler_output=pooled, hidden_states=all_states)
+        all_states = (x, *outs) if wants_hidden_states(self.config, output_hidden_states) else None
+        return base_output(h, pooled, all_states, return_dict)
 
 
 class MiCNNForSequenceClassification(MiCNNPreTrainedModel):

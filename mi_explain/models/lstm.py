@@ -14,7 +14,16 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
-from ._common import MaskedMaxPool, classify, embed, reject_unused_kwargs, zero_padding_row
+from ._common import (
+    MaskedMaxPool,
+    base_output,
+    classify,
+    embed,
+    reject_unused_kwargs,
+    run_layers,
+    wants_hidden_states,
+    zero_padding_row,
+)
 
 __all__ = ["MiLSTMConfig", "MiLSTMForSequenceClassification", "MiLSTMModel"]
 
@@ -120,17 +129,9 @@ class MiLSTMModel(MiLSTMPreTrainedModel):
         reject_unused_kwargs(kwargs)
         h, mask = embed(self.embeddings, input_ids, inputs_embeds, attention_mask)
         check_right_padded(mask)
-        want_all = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        states = [h] if want_all else None
-        for layer in self.layers:
-            h = layer(self.dropout(h), mask)
-            if states is not None:
-                states.append(h)
-        pooled = self.pooler(h, mask)
-        all_states = tuple(states) if states is not None else None
-        if return_dict is False:
-            return (h, pooled) if all_states is None else (h, pooled, all_states)
-        return BaseModelOutputWithPooling(last_hidden_state=h, pooler_output=pooled, hidden_states=all_states)
+        h, all_states = run_layers(self.layers, h, mask, wants_hidden_states(self.config, output_hidden_states),
+                                   before=self.dropout)
+        return base_output(h, self.pooler(h, mask), all_states, return_dict)
 
 
 class MiLSTMForSequenceClassification(MiLSTMPreTrainedModel):

@@ -1,7 +1,10 @@
-"""What an explanation holds: one base class, one subclass per kind of value.
+"""What a result holds: the text's metadata (ResultInfo), one base class, one subclass per kind of value.
 
-* :class:`Result` — what every method's result shares: the words and tokens of the text, the explained
-  states (``layers``), provenance (``method``, ``target``, ``options``) and diagnostics.
+* :class:`ResultInfo` — what is known of one text before a method runs: its words and tokens, the explained
+  states (``layers``), the embedding size and spread, provenance (``target``, ``options``) and diagnostics.
+  The driver hands it to the method, and every result carries it.
+* :class:`Result` — a :class:`ResultInfo` plus what every method adds: ``objective``, ``converged``,
+  ``steps`` and the ``method``
 * :class:`Explanation` — the information method (Guan et al., ICML 2019): ``sigma`` [n_layers, n_words],
   the std of Gaussian noise per word a layer tolerates, in embedding units.  Small σ_i: the layer keeps
   word i; σ at its upper bound: the layer discards it.  ``information`` and ``entropy`` derive from σ.
@@ -16,13 +19,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-__all__ = ["Explanation", "Result", "SaliencyExplanation"]
+__all__ = ["Explanation", "Result", "ResultInfo", "SaliencyExplanation"]
 
 _LOG_2PI_E = math.log(2 * math.pi * math.e)
 
@@ -39,19 +42,13 @@ def _as_list(value: Any) -> list:
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
-class Result:
-    """Common part of every method's result for one text (see the module docstring).
+class ResultInfo:
+    """What the driver knows about one text before the method runs (the common part of every result).
 
     words [W], layers [L] (labels of the explained states), tokens [T] with token_to_word [T] (-1: not
     attributed), pieces [W] (tokens per word), embedding_dim K, prior_scale (std of the embeddings, embedding
-    units), objective [L] and converged [L] (method-specific), steps, text, segments [W] (0/1 for pairs),
-    target, method, options, diagnostics.
+    units), text, segments [W] (0/1 for pairs), target, options, diagnostics.
     """
-
-    #: names of the [L, W] maps :meth:`values` returns; the first is the default.
-    VALUES: ClassVar[tuple[str, ...]] = ()
-    #: the tensor fields saved by :mod:`mi_explain.results.io` (float32, except bool fields).
-    TENSOR_FIELDS: ClassVar[tuple[str, ...]] = ("objective", "converged")
 
     words: list[str]
     layers: list[str]
@@ -60,13 +57,9 @@ class Result:
     pieces: list[int]
     embedding_dim: int
     prior_scale: float
-    objective: torch.Tensor
-    converged: torch.Tensor
-    steps: int
     text: str | tuple[str, str] | None = None
     segments: list[int] | None = None
     target: str = "tokens"
-    method: str = ""
     options: dict = field(default_factory=dict)
     diagnostics: dict = field(default_factory=dict)
 
@@ -78,17 +71,42 @@ class Result:
         self.pieces = [int(p) for p in _as_list(self.pieces)]
         self.embedding_dim = int(self.embedding_dim)
         self.prior_scale = float(self.prior_scale)
-        self.steps = int(self.steps)
-        self.objective = _as_tensor(self.objective, torch.float32)
-        self.converged = _as_tensor(self.converged, torch.bool)
         if isinstance(self.text, list):
             self.text = tuple(self.text)
         if self.segments is not None:
             self.segments = [int(s) for s in _as_list(self.segments)]
         self.target = str(self.target)
-        self.method = str(self.method)
         self.options = dict(self.options)
         self.diagnostics = dict(self.diagnostics)
+
+    def info_fields(self) -> dict[str, Any]:
+        """{field: value} of the :class:`ResultInfo` fields, to build a result: ``Cls(**info.info_fields(), ...)``."""
+        return {f.name: getattr(self, f.name) for f in fields(ResultInfo)}
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class Result(ResultInfo):
+    """Common part of every method's result for one text (see the module docstring).
+
+    The :class:`ResultInfo` fields, plus objective [L] and converged [L] (method-specific), steps and method.
+    """
+
+    #: names of the [L, W] maps :meth:`values` returns; the first is the default.
+    VALUES: ClassVar[tuple[str, ...]] = ()
+    #: the tensor fields saved by :mod:`mi_explain.results.io` (float32, except bool fields).
+    TENSOR_FIELDS: ClassVar[tuple[str, ...]] = ("objective", "converged")
+
+    objective: torch.Tensor
+    converged: torch.Tensor
+    steps: int
+    method: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.steps = int(self.steps)
+        self.objective = _as_tensor(self.objective, torch.float32)
+        self.converged = _as_tensor(self.converged, torch.bool)
+        self.method = str(self.method)
         self._convert()
         self._validate()
 

@@ -1,5 +1,5 @@
-"""Coherency with ground truth: a rescaled copy of a layer, a layer that drops a word, the reversal task, and
-the scores of the study (reverse pattern, monotonicity over layers, ordering over models)."""
+"""mi_explain.methods.scores, the coherency scores (reverse pattern, monotonicity over layers, ordering over models),
+and the ground truth they rest on: a rescaled copy of a layer and a layer that drops a word."""
 
 from __future__ import annotations
 
