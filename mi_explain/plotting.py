@@ -6,6 +6,7 @@
 * per-layer curves: :func:`information_per_layer` (mean information per layer, one line per model, from
   results or from per-layer tables), :func:`word_attributes` (r_i,c per layer and concept; Fig. 8),
   :func:`training_information` (information per layer over training steps; Fig. 9);
+* training: :func:`training_curves` (a score and the train loss against epochs, one column per task);
 * words: :func:`word_bars` (words most often used for prediction; Fig. 6), :func:`relative_use_map`
   (relative use per model and word; Fig. 5);
 * :func:`save_figure` writes a figure and closes it.
@@ -28,6 +29,42 @@ TRAINING_VALUES = {
     "conditional_entropy": "H(X|S) (nats/sentence)",
     "conditional_entropy_per_dim": "H(X|S) (nats/dim)",
 }
+
+
+def training_curves(panels: Sequence[Mapping[str, Any]], title: str = ""):  # noqa: ANN201
+    """One column per panel: the score against epochs on top (validation solid, held-out slice dashed, the
+    reported score a star, the target dotted), the train loss below.
+
+    panels: ``{"title", "ylabel", "runs": [{"name", "color", "epochs", "validation" (list or None: not scored
+    during training), "heldout", "score" (float or None), "target", "train_loss"}]}``.  Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    n = max(len(panels), 1)
+    fig, axes = plt.subplots(2, n, figsize=(4.6 * n, 6.4), squeeze=False)
+    for col, panel in enumerate(panels):
+        top, bottom = axes[0][col], axes[1][col]
+        for run in panel["runs"]:
+            c, name, ep = run["color"], run["name"], run["epochs"]
+            if run["validation"] is not None:
+                top.plot(ep, run["validation"], "-o", ms=3, color=c, label=name)
+                top.plot(ep, run["heldout"], "--", color=c, alpha=0.6)
+            else:
+                top.plot(ep, run["heldout"], "--o", ms=3, color=c, alpha=0.8, label=f"{name} (held-out only)")
+            if run["score"] is not None:
+                top.plot([ep[-1]], [run["score"]], "*", ms=10, color=c)
+            top.axhline(run["target"], color=c, lw=0.8, ls=":")
+            bottom.plot(ep, run["train_loss"], "-", color=c, label=name)
+        top.set_title(panel["title"], loc="left")
+        top.set_ylabel(panel["ylabel"])
+        bottom.set_xlabel("epoch")
+        bottom.set_ylabel("train loss (mean between evaluations)")
+        top.legend(fontsize=7)
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def save_figure(fig, path, dpi: int = 130):  # noqa: ANN001, ANN201

@@ -104,3 +104,24 @@ def test_information_per_layer_different_depths():
     assert [line.get_label() for line in lines] == ["small", "deep"]
     assert list(lines[1].get_ydata()) == pytest.approx([math.log(2.0)] * 4)
     assert ax.get_ylabel() == "information (nats/dim)"
+
+
+def test_training_curves_one_column_per_task_and_held_out_only_runs() -> None:
+    from mi_explain.plotting import training_curves
+
+    run = {"name": "LSTM", "color": "#2ca02c", "epochs": [0.5, 1.0], "validation": [0.7, 0.8], "heldout": [0.72, 0.79],
+           "score": 0.81, "target": 0.82, "train_loss": [0.6, 0.4]}
+    qqp = {**run, "name": "CNN", "validation": None, "score": None}
+    fig = training_curves([{"title": "SST-2", "ylabel": "accuracy", "runs": [run]},
+                           {"title": "QQP", "ylabel": "accuracy", "runs": [qqp]}], title="curves")
+    axes = fig.axes
+    assert len(axes) == 4  # 2 rows × 2 tasks
+    top_sst2, top_qqp = axes[0], axes[1]
+    assert [t.get_text() for t in top_sst2.get_legend().get_texts()] == ["LSTM"]
+    assert [t.get_text() for t in top_qqp.get_legend().get_texts()] == ["CNN (held-out only)"]
+    # validation, held-out, the reported score (star) and the target line on the SST-2 panel
+    assert len(top_sst2.lines) == 4 and len(top_qqp.lines) == 2
+    assert list(top_sst2.lines[0].get_ydata()) == [0.7, 0.8] and top_sst2.get_title(loc="left") == "SST-2"
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -154,42 +154,26 @@ def collect(root: str | Path) -> list[dict[str, Any]]:
 
 def plot_curves(summaries: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Headline metric (validation solid, held-out dashed, reported score a star) and train loss against epochs,
-    one column per task."""
-    import matplotlib.pyplot as plt
+    one column per task (drawn by :func:`mi_explain.plotting.training_curves`)."""
+    from ..plotting import save_figure, training_curves
 
-    from ..plotting import save_figure
-
-    tasks = [t for t in TASKS if any(s["task"] == t for s in summaries)]
-    fig, axes = plt.subplots(2, max(len(tasks), 1), figsize=(4.6 * max(len(tasks), 1), 6.4), squeeze=False)
     colors = dict(zip(FAMILY_ORDER, ("#2b7bba", "#d62728", "#2ca02c", "#9467bd")))
-    for col, task in enumerate(tasks):
-        top, bottom = axes[0][col], axes[1][col]
+    panels = []
+    for task in (t for t in TASKS if any(s["task"] == t for s in summaries)):
+        runs = []
         for s in (s for s in summaries if s["task"] == task and s["curve"]):
-            c, name, pts = colors[s["family"]], FAMILY_TITLES[s["family"]], s["curve"]
-            ep = [p["epoch"] for p in pts]
+            pts = s["curve"]
             val = [p["validation_metric"] for p in pts]
-            if any(v is not None for v in val):
-                top.plot(ep, val, "-o", ms=3, color=c, label=name)
-                top.plot(ep, [p["heldout_metric"] for p in pts], "--", color=c, alpha=0.6)
-            else:  # validation not scored during training (QQP): the held-out slice alone
-                top.plot(ep, [p["heldout_metric"] for p in pts], "--o", ms=3, color=c, alpha=0.8,
-                         label=f"{name} (held-out only)")
-            if s["validation"] is not None:
-                top.plot([ep[-1]], [s["validation"]], "*", ms=10, color=c)
-            top.axhline(s["target"], color=c, lw=0.8, ls=":")
-            bottom.plot(ep, [p["train_loss"] for p in pts], "-", color=c, label=name)
-        title = get_task(task).title + (" (local split, not GLUE dev)" if task == "qqp" else "")
-        top.set_title(title, loc="left")
-        top.set_ylabel(TASKS[task].headline.replace("matthews_correlation", "MCC"))
-        bottom.set_xlabel("epoch")
-        bottom.set_ylabel("train loss (mean between evaluations)")
-        top.legend(fontsize=7)
-        for ax in (top, bottom):
-            ax.grid(alpha=0.3)
-    fig.suptitle("GLUE training on the 2-core CPU: validation (solid), held-out slice of the training set "
-                 "(dashed), reported score of the selected checkpoint (star), target (dotted)", x=0.01, ha="left",
-                 fontsize=10)
-    fig.tight_layout()
+            runs.append({"name": FAMILY_TITLES[s["family"]], "color": colors[s["family"]],
+                         "epochs": [p["epoch"] for p in pts],
+                         "validation": val if any(v is not None for v in val) else None,
+                         "heldout": [p["heldout_metric"] for p in pts], "score": s["validation"],
+                         "target": s["target"], "train_loss": [p["train_loss"] for p in pts]})
+        panels.append({"title": get_task(task).title + (" (local split, not GLUE dev)" if task == "qqp" else ""),
+                       "ylabel": TASKS[task].headline.replace("matthews_correlation", "MCC"), "runs": runs})
+    fig = training_curves(panels, title="GLUE training on the 2-core CPU: validation (solid), held-out slice of the "
+                                        "training set (dashed), reported score of the selected checkpoint (star), "
+                                        "target (dotted)")
     return save_figure(fig, path)
 
 
