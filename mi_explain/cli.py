@@ -114,6 +114,16 @@ def _regularization(value: str) -> float | list[float]:
     return parts[0] if len(parts) == 1 else parts
 
 
+def _add_optimizer_options(group: Any) -> None:
+    """--steps, --samples and --tol of the σ optimizer (explain and sweep share them)."""
+    group.add_argument("--steps", type=_positive_int, default=None,
+                       help=f"cap on optimizer iterations (default: {_estimator_default('steps')})")
+    group.add_argument("--samples", type=_at_least_two, default=None,
+                       help=f"noise draws per layer and iteration (default: {_estimator_default('samples')})")
+    group.add_argument("--tol", type=_positive_float, default=None,
+                       help=f"convergence: standard error of log σ (default: {_estimator_default('tol')})")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (raised as UsageError, printed by :func:`main`)."""
 
@@ -181,12 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="texts (same format as --text-file) whose hidden states give σ_s (default: none)")
     est.add_argument("--n-reference", type=_at_least_two, default=None,
                      help="random-word copies of each text used for σ_s (default: 32 for models, 64 for functions)")
-    est.add_argument("--steps", type=_positive_int, default=None,
-                     help=f"cap on optimizer iterations (default: {_estimator_default('steps')})")
-    est.add_argument("--samples", type=_at_least_two, default=None,
-                     help=f"noise draws per layer and iteration (default: {_estimator_default('samples')})")
-    est.add_argument("--tol", type=_positive_float, default=None,
-                     help=f"convergence: standard error of log σ (default: {_estimator_default('tol')})")
+    _add_optimizer_options(est)
     est.add_argument("--normalization", default="eq7", choices=["eq7", "element_mean"],
                      help="data term of Eq. 7 divided by N·K·λ (eq7, the paper) or by D·λ (element_mean) "
                           "(default: eq7)")
@@ -250,12 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     w2.add_argument("--max-length", type=_positive_int, default=None,
                     help="tokens per text; longer ones are cut (default: the model's maximum)")
     w2.add_argument("--rate", type=_positive_float, default=0.1, help="λ of Eq. 7 (default: 0.1)")
-    w2.add_argument("--steps", type=_positive_int, default=None,
-                    help=f"cap on optimizer iterations (default: {_estimator_default('steps')})")
-    w2.add_argument("--samples", type=_at_least_two, default=None,
-                    help=f"noise draws per layer and iteration (default: {_estimator_default('samples')})")
-    w2.add_argument("--tol", type=_positive_float, default=None,
-                    help=f"convergence: standard error of log σ (default: {_estimator_default('tol')})")
+    _add_optimizer_options(w2)
     w2.add_argument("--seed", type=_int, default=0, help="noise seed (default: 0)")
     w2.add_argument("--top-k", type=_positive_int, default=3,
                     help="lowest-σ words per text counted as used for prediction (default: 3)")
