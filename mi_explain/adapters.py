@@ -212,13 +212,27 @@ class HFStates:
         self.target = target
         self.autocast = autocast
         self.capture = LayerCapture(self.specs)
+        self._captures: dict[tuple[int, ...], LayerCapture] = {}
         #: [P] the class each text's clean prediction picks (target "prediction"; set by ``fix_prediction``).
         self.classes: torch.Tensor | None = None
         cfg = getattr(model, "config", None)
         self.forward_kwargs = {"use_cache": False} if getattr(cfg, "use_cache", None) is not None else {}
 
-    def hidden(self, rows: torch.Tensor, **inputs: torch.Tensor) -> list[torch.Tensor]:
-        """Hidden states [B, T, H] of every captured layer for ``rows`` of the batch."""
+    #: the estimator may ask for a subset of the states (``only``); the pass then stops at the last of them
+    supports_only = True
+
+    def _capture_for(self, only: Sequence[int] | None) -> LayerCapture:
+        if only is None:
+            return self.capture
+        key = tuple(int(i) for i in only)
+        if key not in self._captures:
+            self._captures[key] = LayerCapture([self.specs[i] for i in key])
+        return self._captures[key]
+
+    def hidden(self, rows: torch.Tensor, only: Sequence[int] | None = None, **inputs: torch.Tensor
+               ) -> list[torch.Tensor]:
+        """Hidden states [B, T, H] of every captured layer (or of the layers ``only``, in that order; the
+        forward pass stops after the last of them) for ``rows`` of the batch."""
         dev = rows.device
         mask = self.encoded.attention_mask.to(dev)[rows]
         extra = {k: v.to(dev)[rows] for k, v in self.encoded.extra.items()}
@@ -230,8 +244,9 @@ class HFStates:
             else:
                 self.model(attention_mask=mask, **extra, **inputs, **self.forward_kwargs)
 
-        with self.capture, _rnn_backward_allowed(self.model, dev):
-            return self.capture.run(forward)
+        capture = self._capture_for(only)
+        with capture, _rnn_backward_allowed(self.model, dev):
+            return capture.run(forward)
 
     def fix_prediction(self, hidden: list[torch.Tensor]) -> None:
         """For target "prediction": remember the class predicted from the clean logits ``hidden`` [P, C]."""
@@ -259,9 +274,11 @@ class HFStates:
             out.append((vec * vmask[..., None]).reshape(vec.shape[0], -1))
         return out
 
-    def __call__(self, x_tilde: torch.Tensor, rows: torch.Tensor) -> list[torch.Tensor]:
+    def __call__(self, x_tilde: torch.Tensor, rows: torch.Tensor, only: Sequence[int] | None = None
+                 ) -> list[torch.Tensor]:
+        """Target states of ``x_tilde`` [B, T, K] for ``rows``: every captured state, or those ``only``."""
         dtype = next(self.model.parameters()).dtype
-        return self.states(self.hidden(rows, inputs_embeds=x_tilde.to(dtype)), rows)
+        return self.states(self.hidden(rows, only, inputs_embeds=x_tilde.to(dtype)), rows)
 
     def element_counts(self, hidden: list[torch.Tensor]) -> torch.Tensor:
         """[P, L]: real elements of each target state (the D of Eq. 7's mean)."""

@@ -41,6 +41,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 import time
 import warnings
@@ -208,6 +209,9 @@ class SentenceResult:
     ref_cpu_seconds: float
     cpu_ratio: float  # process CPU time ref / ours
     layers: list[LayerResult] = field(default_factory=list)
+    #: every timed run of ours (the first is the one above): seed, tol, seconds, CPU seconds, steps, converged
+    #: layers, and per layer ours − ref objective and its paired z on the fixed draws
+    ours_runs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _blocked_objective(
@@ -239,9 +243,12 @@ def bench_sentence(
     seed: int,
     progress: bool = True,
     target: str = "tokens",
+    ours_seeds: Sequence[int] | None = None,
+    ours_tols: Sequence[float | None] = (None,),
 ) -> SentenceResult:
     """Explain ``text`` with both methods (the state ``target`` of every layer) and score both σ maps on the
-    same fixed noise."""
+    same fixed noise.  Ours is timed once per seed in ``ours_seeds`` (default: ``seed``) and ``tol`` in
+    ``ours_tols`` (None: the estimator's default); the first (seed, tol) pair fills the main fields."""
     device = find_input_embeddings(model).weight.device
     emb_std = float(find_input_embeddings(model).weight.detach().float().std())
     scale = SCALE_FACTOR * emb_std
@@ -253,13 +260,20 @@ def bench_sentence(
         per_layer = [prepare_batch(model, tokenizer, [text], [spec], granularity="token", regularization=[s],
                                    target=target) for spec, s in zip(specs, sigma_s)]
 
-    # ours: all layers in one call
-    _sync(device)
-    t0, c0 = time.perf_counter(), time.process_time()
-    ours = mi_explain.explain(model, tokenizer, text, layers=None, granularity="token", rate=RATE, scale=scale,
-                              regularization=sigma_s, progress=False, seed=seed, target=target)
-    _sync(device)
-    ours_seconds, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
+    # ours: all layers in one call, once per (tol, seed)
+    runs = []
+    for tol in ours_tols:
+        for run_seed in (list(ours_seeds) if ours_seeds else [seed]):
+            _sync(device)
+            t0, c0 = time.perf_counter(), time.process_time()
+            with warnings.catch_warnings():  # an unconverged layer is recorded below, per run
+                warnings.simplefilter("ignore", mi_explain.UnconvergedWarning)
+                expl = mi_explain.explain(model, tokenizer, text, layers=None, granularity="token", rate=RATE,
+                                          scale=scale, regularization=sigma_s, progress=False, seed=run_seed,
+                                          target=target, tol=tol)
+            _sync(device)
+            runs.append((tol, run_seed, expl, time.perf_counter() - t0, time.process_time() - c0))
+    _, _, ours, ours_seconds, ours_cpu = runs[0]
     n_tok = int(ours.sigma.shape[1])
 
     # the reference: one layer at a time, the forward stops after that layer
@@ -307,6 +321,22 @@ def bench_sentence(
                 blocks_ours=obj_ours.tolist(), blocks_ref=obj_ref.tolist(),
                 sigma_ours=sig_ours.cpu().tolist(), sigma_ref=sig_ref.cpu().tolist(),
             ))
+            ref_blocks = obj_ref
+            for i, (tol, run_seed, expl, secs, cpu) in enumerate(runs):
+                if i == 0:
+                    diff = d
+                else:
+                    diff = _blocked_objective(prep, expl.sigma[l_idx].to(device), noise, eval_blocks, RATE) - ref_blocks
+                if l_idx == 0:
+                    result.ours_runs.append({"tol": tol, "seed": run_seed, "seconds": secs, "cpu_seconds": cpu,
+                                             "steps": int(expl.steps), "cpu_ratio": ref_cpu / cpu,
+                                             "ratio": ref_seconds / secs,
+                                             "converged": int(expl.converged.sum()), "layers": len(specs),
+                                             "diff": [], "z": []})
+                run = result.ours_runs[i]
+                run["diff"].append(float(diff.mean()))
+                se = _se(diff)
+                run["z"].append(float(diff.mean()) / se if se > 0 else 0.0)
     return result
 
 
@@ -337,6 +367,11 @@ def print_sentence(res: SentenceResult, mc_k: float) -> None:
           f"(CPU time: {res.ours_cpu_seconds:.2f} s / {res.ref_cpu_seconds:.1f} s = {res.cpu_ratio:.1f}×)")
     print(f"  {'layer':<9} {'σ_s':>6} {'ref s':>7} {'obj ours':>9} {'obj ref':>9} {'ours−ref':>10} {'±SE pair':>9} "
           f"{'z':>7} {'±SE obj':>8} {'conv':>5} {'bound':>5} {'|Δlogσ| median/max':>18}")
+    if len(res.ours_runs) > 1:
+        for run in res.ours_runs:
+            print(f"  ours tol={run['tol'] if run['tol'] is not None else 'default'} seed={run['seed']}: "
+                  f"{run['cpu_seconds']:.1f} CPU-s ({run['steps']} steps) → {run['cpu_ratio']:.1f}× CPU, "
+                  f"{run['converged']}/{run['layers']} converged, max z {max(run['z']):+.1f}")
     for lr in res.layers:
         print(f"  {lr.layer:<9} {lr.sigma_s:6.3f} {lr.ref_seconds:7.1f} {lr.objective_ours:9.5f} "
               f"{lr.objective_ref:9.5f} {lr.diff:+10.2e} {lr.diff_se:9.1e} {_z_score(lr):+7.1f} {lr.se_ours:8.1e} "
@@ -375,6 +410,7 @@ def summarise(results: Sequence[SentenceResult], device: torch.device, mc_k: flo
             "layers_not_converged": sum(not lr.ours_converged for lr in layers), "n_layers_total": len(layers),
             "speed_target": target, "speed_ok": speed_ok, "objective_ok_paired": obj_ok,
             "objective_ok_eval": obj_ok_eval,
+            "runs_by_tol": _runs_by_tol(rs),
         })
     print(f"\n=== summary ({device.type}; speed target ≥ {target:.0f}× per sentence; objective: ours − ref ≤ "
           f"{mc_k:g}·SE on every layer, SE of the paired difference (obj pair) or of each objective (obj eval)) ===")
@@ -392,7 +428,25 @@ def summarise(results: Sequence[SentenceResult], device: torch.device, mc_k: flo
               f"{row['max_diff']:+10.2e} "
               f"{row['max_diff_over_se']:+7.1f} {row['layers_not_converged']:>3}/{row['n_layers_total']:<2} "
               f"{flag(row['speed_ok']):>5} {flag(row['objective_ok_paired']):>8} {flag(row['objective_ok_eval']):>8}")
+        for tol, st in row["runs_by_tol"].items():
+            print(f"    ours at tol={tol}: {st['runs']} runs (seeds × sentences), CPU ratio median "
+                  f"{st['median_cpu_ratio']:.1f}× (min {st['min_cpu_ratio']:.1f}×, max {st['max_cpu_ratio']:.1f}×), "
+                  f"layers converged {st['converged']}, max z {st['max_z']:+.1f}")
     return rows
+
+
+def _runs_by_tol(results: Sequence[SentenceResult]) -> dict[str, dict[str, Any]]:
+    """Per tol: the spread of ours' CPU-time ratio over seeds and sentences (the cost varies with the draws)."""
+    out: dict[str, dict[str, Any]] = {}
+    for tol in dict.fromkeys(run["tol"] for r in results for run in r.ours_runs):
+        runs = [run for r in results for run in r.ours_runs if run["tol"] == tol]
+        ratios = sorted(run["cpu_ratio"] for run in runs)
+        out["default" if tol is None else str(tol)] = {
+            "runs": len(runs), "median_cpu_ratio": statistics.median(ratios), "min_cpu_ratio": ratios[0],
+            "max_cpu_ratio": ratios[-1],
+            "converged": f"{sum(run['converged'] for run in runs)}/{sum(run['layers'] for run in runs)}",
+            "max_z": max(max(run["z"]) for run in runs)}
+    return out
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -435,6 +489,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--targets", nargs="+", default=["tokens"], choices=["tokens", "cls"],
                    help="explained state of every layer: the whole layer (tokens) and/or the [CLS] vector")
+    p.add_argument("--ours-seeds", nargs="+", type=int, default=None,
+                   help="time ours once per seed (its cost varies with the draws); default: --seed")
+    p.add_argument("--tol", nargs="+", type=float, default=None,
+                   help="also time ours at these tol values (the estimator's default is always run first)")
     p.add_argument("--out", type=Path, default=None, help="write all numbers to this JSON file")
     p.add_argument("--skip-linear", action="store_true", help="skip the closed-form check on a linear Φ")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
@@ -465,7 +523,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "config": {"models": args.models, "sentences": dict(zip(args.models, counts)), "ref_steps": args.ref_steps,
                    "ref_lr": 0.01, "eval_draws": args.eval_draws, "eval_blocks": args.eval_blocks,
                    "mc_k": args.mc_k, "rate": RATE, "scale_factor": SCALE_FACTOR, "granularity": "token",
-                   "targets": args.targets, "seed": args.seed},
+                   "targets": args.targets, "seed": args.seed, "ours_seeds": args.ours_seeds,
+                   "extra_tols": args.tol},
         "environment": environment(device),
     }
 
@@ -491,7 +550,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for text in SENTENCES[:n_sent]:
                 res = bench_sentence(model, tokenizer, text, model_name=name, ref_steps=args.ref_steps,
                                      eval_draws=args.eval_draws, eval_blocks=args.eval_blocks, seed=args.seed,
-                                     progress=progress, target=target)
+                                     progress=progress, target=target, ours_seeds=args.ours_seeds,
+                                     ours_tols=[None, *(args.tol or [])])
                 results.append(res)
                 print_sentence(res, args.mc_k)
                 report["results"] = [asdict(r) for r in results]

@@ -19,15 +19,17 @@ the spread of the embedding matrix, as in the authors' experiments (a multiple o
 spread): noise three times larger than the embeddings themselves leaves little of the word.  Where a
 word has two basins (a small-noise local minimum and saturation at the bound) the lower one is
 returned; the two are compared on common noise (same draws for both), deterministically given the
-seed.  A word is ``at_bound`` only when the bound is the minimiser: the layer has discarded it at
-this λ.
+seed (alternatives that the first ``check_screen`` draws already reject, each draw and the mean by 4
+standard errors, are not scored on the rest).  A word is ``at_bound`` only when the bound is the
+minimiser: the layer has discarded it at this λ.
 
 Optimizer.  With u = log σ the reparameterised backward pass gives G_i = ∂D/∂u_i, and the optimum is
 the root of G_i(u) = m_i/N (m_i: pieces of word i).  Far from it we take safeguarded Newton steps on
 log G with a slope ŝ learnt by secants (ŝ = 2 in the small-noise, quadratic regime; smaller where
 the data term flattens, so flat stretches are crossed quickly; halved steps when the sign flips).
 Near the root the Monte-Carlo estimates are averaged in a window: a_k = G_k·exp(-ŝ(u_k - u_ref)) is
-linear in G (no Jensen bias) and its average gives ū = u_ref + (log(m/N) - log ā)/ŝ.  The window
+linear in G (no Jensen bias) and its weighted average (weights growing linearly) gives
+ū = u_ref + (log(m/N) - log ā)/ŝ.  The window
 restarts when a trend test finds that the estimates still move.  A word has converged when (i) the
 standard error of its log σ is below ``tol`` and (ii) its iterate moved less than ``tol``/2 over the
 last three steps, or when it sits on a bound that the objective keeps pushing against; a state stops
@@ -41,8 +43,9 @@ the data term (dominant near the optimum) loses most of its Monte-Carlo error.  
 independent, which gives the standard error.
 
 Every iteration runs ONE batched forward/backward over all problems × states × samples
-(``phi_rows``), chunked to bound memory.  Each problem draws its noise from its own generator, so a
-sentence's result does not depend on which other sentences share its batch.
+(``phi_rows``), chunked to bound memory; on the CPU (``depth_limited``) the rows of each state get their
+own pass that stops at that state, so the layers above it are never run.  Each problem draws its noise
+from its own generator, so a sentence's result does not depend on which other sentences share its batch.
 """
 
 from __future__ import annotations
@@ -85,7 +88,13 @@ class EstimatorConfig:
         "element_mean" (data term / (D·λ)).  basin_check: compare each word's interior minimum with the
         bound on ``check_samples`` common draws (also used for the reported objective).
     orthogonal: orthonormal directions and stratified radii within each half of the samples.
+    check_screen: the basin check first scores every "word at the bound" alternative on this many of the
+        ``check_samples`` draws and drops those that every draw, and the mean by 4 standard errors, finds
+        worse than the interior minimum; the rest get all draws.
     max_batch: rows (perturbed copies of a sentence) per forward/backward chunk; None: all at once.
+    depth_limited: one pass per state that stops at that state (later layers are never run; the
+        model's ``phi_rows`` must accept ``only=[l]``, as :class:`~mi_explain.adapters.HFStates` does);
+        None: on CPU yes, on accelerators no (there one wide pass is cheaper than many short ones).
     """
 
     rate: float = 0.1
@@ -103,10 +112,12 @@ class EstimatorConfig:
     normalization: str = "eq7"
     basin_check: bool = True
     check_samples: int = 32
+    check_screen: int = 8
     max_rounds: int = 3
     orthogonal: bool = True
     seed: int = 0
     max_batch: int | None = None
+    depth_limited: bool | None = None
 
     def __post_init__(self) -> None:
         def _num(name: str, value: object) -> float:
@@ -139,6 +150,9 @@ class EstimatorConfig:
         self.samples = _int("samples", self.samples, 2)
         self.steps = _int("steps", self.steps, 1)
         self.check_samples = _int("check_samples", self.check_samples, 2)
+        self.check_screen = _int("check_screen", self.check_screen, 2)
+        if self.depth_limited is not None and not isinstance(self.depth_limited, bool):
+            raise TypeError(f"depth_limited must be True, False or None, got {self.depth_limited!r}")
         self.max_rounds = _int("max_rounds", self.max_rounds, 1)
         tol = _num("tol", self.tol)
         if not (tol > 0 and math.isfinite(tol)):
@@ -286,6 +300,7 @@ class _Ctx:
     norm: torch.Tensor  # [P, L] divisor of the data term (N·K·λ or D·λ)
     names: list[str]
     chunk: int
+    by_state: bool = False  # one pass per state, stopping at that state (``phi_rows(..., only=[l])``)
 
 
 def _data_rows(ctx: _Ctx, sig_tok: torch.Tensor, z: torch.Tensor, rp: torch.Tensor, rl: torch.Tensor,
@@ -294,12 +309,16 @@ def _data_rows(ctx: _Ctx, sig_tok: torch.Tensor, z: torch.Tensor, rp: torch.Tens
     standard noise z [B, T, K].  Returns [B] (differentiable)."""
     n_prob = ctx.problems.x.shape[0]
     x_tilde = ctx.problems.x[rp] + sig_tok[..., None] * z
-    states = ctx.phi_rows(x_tilde, rp)
+    states = None if ctx.by_state else ctx.phi_rows(x_tilde, rp)
     row_data = torch.zeros(len(rp), device=x_tilde.device)
     for l_idx in torch.unique(rl).tolist():
         sel = torch.nonzero(rl == l_idx).squeeze(1)
         p_sel = rp[sel]
-        diff = states[l_idx][sel].float() - ctx.clean[l_idx][p_sel].float()
+        if states is None:  # a pass that stops at this state: the later layers are never run
+            state = ctx.phi_rows(x_tilde[sel], p_sel, only=[l_idx])[0]
+        else:
+            state = states[l_idx][sel]
+        diff = state.float() - ctx.clean[l_idx][p_sel].float()
         iv = ctx.inv_var[l_idx]
         iv = iv[p_sel] if iv.shape[0] == n_prob and n_prob > 1 else iv
         val = (diff.pow(2) * iv).sum(-1) / ctx.norm[p_sel, l_idx]
@@ -382,7 +401,15 @@ def optimize_sigma(
     else:
         norm = element_counts.to(device=device, dtype=torch.float32) * cfg.rate
     chunk = n_prob * n_states * samples if cfg.max_batch is None else int(cfg.max_batch)
-    ctx = _Ctx(phi_rows, problems, clean_states, inv_var, norm.contiguous(), names, max(1, chunk))
+    by_state = cfg.depth_limited
+    if by_state is None:
+        by_state = device.type == "cpu" and n_states > 1
+    if by_state and not getattr(phi_rows, "supports_only", False):
+        if cfg.depth_limited:
+            raise ValueError("depth_limited=True needs a phi_rows that accepts only=[state] "
+                             "(mi_explain.adapters.HFStates does); this one does not")
+        by_state = False
+    ctx = _Ctx(phi_rows, problems, clean_states, inv_var, norm.contiguous(), names, max(1, chunk), by_state)
 
     zeros = torch.zeros(n_prob, n_states, n_words, device=device)
     slope = torch.full_like(zeros, 2.0)  # ŝ = d log G / du
@@ -479,7 +506,9 @@ def optimize_sigma(
                 s_var = torch.where(inwin, s_var + v_k, s_var)
                 # the estimate uses weights growing linearly in the window: the first steps, taken while
                 # the iterate still moved towards the root, are forgotten at rate 1/k² (no bias from a
-                # slope model that is only approximately right)
+                # slope model that is only approximately right).  Measured on MiniLM: flat weights after a
+                # short ramp need fewer draws on most seeds but never forget an early heavy-tailed draw
+                # (2 of 4 seeds then hit the step cap); linear weights converged on all of them.
                 wk = kk + 1
                 s_w = torch.where(inwin, s_w + wk, s_w)
                 s_wa = torch.where(inwin, s_wa + wk * a_k, s_wa)
@@ -568,9 +597,10 @@ def optimize_sigma(
                 history.append(frac)
             bar.update(1)
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("step %d: %.0f%% converged, active states per layer %s, max stderr per layer %s",
-                             step, 100 * frac, active.sum(0).tolist(),
-                             [round(v, 3) for v in torch.where(wmask, stderr, 0).amax((0, 2)).tolist()])
+                logger.debug("step %d: %.0f%% converged, active states per layer %s, max stderr per layer %s, "
+                             "words still searching per layer %s", step, 100 * frac, active.sum(0).tolist(),
+                             [round(v, 3) for v in torch.where(wmask, stderr, 0).amax((0, 2)).tolist()],
+                             (wmask & (n_avg == 0) & ~fixed).sum((0, 2)).tolist())
             bar.set_postfix(converged=f"{frac:.0%}")
             if not bool(active.any()):
                 break
@@ -627,21 +657,31 @@ def _finish_states(ctx: _Ctx, finished: torch.Tensor, cfg: EstimatorConfig, u: t
             cl.append(l_idx)
             owner.append((p, l_idx, i))
     dev = u.device
-    per_draw = _common_data(ctx, torch.stack(configs), torch.tensor(cp, device=dev), torch.tensor(cl, device=dev),
-                            z_check)  # [C, M]
-    data = per_draw.mean(1)
-    base_data: dict[tuple[int, int], float] = {}
+    cfg_t = torch.stack(configs)
+    cp_t, cl_t = torch.tensor(cp, device=dev), torch.tensor(cl, device=dev)
     base_row: dict[tuple[int, int], int] = {}
-    for c, ((p, l_idx, i), d) in enumerate(zip(owner, data.tolist())):
+    for c, (p, l_idx, i) in enumerate(owner):
         if i < 0:
-            base_data[(p, l_idx)] = d
             base_row[(p, l_idx)] = c
+    base_of = torch.tensor([base_row[(p, l_idx)] for p, l_idx, _ in owner], device=dev)
+    entropy_gain = torch.tensor([0.0 if i < 0 else float(gain[p, l_idx, i] * (hi[p, l_idx, i] - u[p, l_idx, i]))
+                                 for p, l_idx, i in owner], device=dev)  # what the bound saves on -log σ
+    is_alt = torch.tensor([i >= 0 for _, _, i in owner], device=dev)
+    m_all = z_check.shape[1]
+    m0 = min(cfg.check_screen, m_all)
+    per_draw = torch.full((len(configs), m_all), float("nan"), device=dev)  # NaN: screened out
+    per_draw[:, :m0] = _common_data(ctx, cfg_t, cp_t, cl_t, z_check[:, :m0])
+    # screening: the bound costs more data term than it saves on every draw and on average (4 SE)
+    excess = per_draw[:, :m0] - per_draw[base_of, :m0] - entropy_gain[:, None]
+    excess_se = excess.std(1) / math.sqrt(m0)
+    keep = ~(is_alt & (excess.amin(1) > 0) & (excess.mean(1) > 4 * excess_se))
+    if m0 < m_all:
+        per_draw[keep, m0:] = _common_data(ctx, cfg_t[keep], cp_t[keep], cl_t[keep], z_check[:, m0:])
+    delta = per_draw.mean(1) - per_draw[base_of].mean(1) - entropy_gain  # < 0: the bound is lower
+    move = (keep & is_alt & (delta < 0)).tolist()
     moved = torch.zeros_like(fixed)
-    for (p, l_idx, i), d in zip(owner, data.tolist()):
-        if i < 0:
-            continue
-        delta = d - base_data[(p, l_idx)] - float(gain[p, l_idx, i]) * float(hi[p, l_idx, i] - u[p, l_idx, i])
-        if delta < 0:
+    for (p, l_idx, i), mv in zip(owner, move):
+        if mv:
             moved[p, l_idx, i] = True
     for p, l_idx in fp.tolist():
         rounds[p, l_idx] += 1

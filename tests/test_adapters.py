@@ -67,3 +67,29 @@ def test_select_target_positions_with_left_and_right_padding():
 def test_max_model_length(tiny_bert, bert_tokenizer):
     assert max_model_length(tiny_bert, bert_tokenizer) == 64  # the tokenizer has no limit of its own
     assert max_model_length(torch.nn.Linear(2, 2), bert_tokenizer) is None
+
+
+def test_states_of_a_subset_stop_the_pass_and_match_the_full_pass(tiny_bert, bert_tokenizer):
+    """HFStates(..., only=[l]) returns exactly the full pass's state l, and never runs the later layers."""
+    from mi_explain.adapters import HFStates
+    from mi_explain.hooks import frozen, layer_specs
+
+    specs = layer_specs(tiny_bert, None)
+    enc = encode(bert_tokenizer, ["the film is warm", "a mess"])
+    hf = HFStates(tiny_bert, specs, enc, "tokens")
+    assert hf.supports_only
+    emb = tiny_bert.get_input_embeddings()
+    rows = torch.arange(2)
+    calls: list[int] = []
+    handles = [s.module.register_forward_hook(lambda *_a, i=i: calls.append(i)) for i, s in enumerate(specs)]
+    try:
+        with frozen(tiny_bert), torch.no_grad():
+            x = emb(enc.input_ids)
+            full = hf(x, rows)
+            calls.clear()
+            part = hf(x, rows, only=[1])
+    finally:
+        for h in handles:
+            h.remove()
+    assert len(part) == 1 and torch.equal(part[0], full[1])
+    assert calls == [0, 1]  # layers 2… never ran
