@@ -135,26 +135,33 @@ def table2(s: GlueSummaries) -> list[str]:
 
 
 def _figure(fig: Any, img_dir: Path, name: str, out: Path) -> str:
+    """Save ``fig`` as ``img_dir/name``, close it, and return its path relative to the page ``out``."""
+    import matplotlib.pyplot as plt
+
     path = plotting.save_figure(fig, img_dir / name)
+    plt.close(fig)
     return os.path.relpath(path, out.parent).replace(os.sep, "/")
 
 
-def information_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
-    import matplotlib.pyplot as plt
+def _swept_tasks(s: GlueSummaries, frame: Any, lines: list[str], why: str = ""):  # noqa: ANN202
+    """(task, spec, families) for every task with rows in ``frame``; a "not run" line for the others."""
+    for t, spec in TASKS.items():
+        fams = s.families(frame, t)
+        if fams:
+            yield t, spec, fams
+        else:
+            lines += [f"* {spec.title}: {NOT_RUN}{why}.", ""]
 
+
+def information_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
     lines = ["## Information per layer", "",
              "Mean over the swept validation texts of `Explanation.information` (nats per embedding dimension kept "
              "per word) at every layer, ± one standard error over texts.", ""]
-    for t, spec in TASKS.items():
-        fams = s.families(s.information, t)
-        if not fams:
-            lines += [f"* {spec.title}: {NOT_RUN} (no layer sweep on the trained models).", ""]
-            continue
+    for t, spec, fams in _swept_tasks(s, s.information, lines, " (no layer sweep on the trained models)"):
         tables = {TITLES.get(f, f): s.info(t, f) for f in fams}
         ax = plotting.information_per_layer(tables, title=f"{spec.title}: mean information per layer")
         ax.figure.tight_layout()
         rel = _figure(ax.figure, img_dir, f"glue_{s.tag}_{t}_information.png", out)
-        plt.close(ax.figure)
         lines += [f"### {spec.title}", "", f"![{spec.title} information per layer]({rel})", "",
                   "| model | layer | texts | information (nats/dim) ± SE | converged |", "|---|---|---|---|---|"]
         for name, tab in tables.items():
@@ -166,21 +173,14 @@ def information_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]
 
 
 def words_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
-    import matplotlib.pyplot as plt
-
     lines = ["## Words used for prediction (Fig. 5/6)", "",
              "At the state the classifier reads, a word is used in a text when it is among the `top_k` words with the "
              "smallest σ (not at the bound); counts are texts.  Stopword share: the fraction of all uses that are "
              "stopwords or punctuation.", ""]
-    for t, spec in TASKS.items():
-        fams = s.families(s.words, t)
-        if not fams:
-            lines += [f"* {spec.title}: {NOT_RUN}.", ""]
-            continue
+    for t, spec, fams in _swept_tasks(s, s.words, lines):
         counts = {TITLES.get(f, f): s.words[(s.words.task == t) & (s.words.family == f)] for f in fams}
         fig = plotting.word_bars(counts, title=f"{spec.title}: words used for prediction")
         rel = _figure(fig, img_dir, f"glue_{s.tag}_{t}_words.png", out)
-        plt.close(fig)
         lines += [f"### {spec.title}", "", f"![{spec.title} words used for prediction]({rel})", "",
                   "| model | texts | stopword share | most used words (texts) |", "|---|---|---|---|"]
         for f in fams:
@@ -194,7 +194,6 @@ def words_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
 
 
 def maps_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
-    import matplotlib.pyplot as plt
     import numpy as np
 
     lines = ["## Layer by layer (Fig. 7) and the words of one text (Fig. 5)", ""]
@@ -213,7 +212,6 @@ def maps_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
         fig = plotting.sigma_maps({TITLES.get(f, f): by_family[f] for f in fams},
                                   title=f"{TASKS[t].title}, validation row {idx}: σ per layer")
         rel = _figure(fig, img_dir, f"glue_{s.tag}_{t}_layers_{idx}.png", out)
-        plt.close(fig)
         note = " (the paper’s example)" if (t, idx) == EXAMPLE else ""
         lines += [f"### {TASKS[t].title}, validation row {idx}{note}", "", f"*{text}*", "",
                   f"![σ per layer, row {idx}]({rel})", ""]
@@ -227,7 +225,6 @@ def maps_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
             fig = plotting.relative_use_map(values, words, title=f"{TASKS[t].title}, row {idx}: relative use at the "
                                                                   "prediction state")
             rel = _figure(fig, img_dir, f"glue_{s.tag}_{t}_words_{idx}.png", out)
-            plt.close(fig)
             lines += [f"![relative use, row {idx}]({rel})", ""]
     return lines
 
@@ -245,15 +242,12 @@ def stop_content_ratio(m: dict) -> list[float] | None:
 
 
 def fig8_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
-    import matplotlib.pyplot as plt
-
     lines = ["## Word attributes (Fig. 8)", ""]
     if s.fig8 is None:
         return lines + [f"{NOT_RUN}: no Fig. 8 summary from these models (`scripts/fig8_word_attributes.py`, then "
                         "`--fig8 DIR` of the export).", ""]
     fig = plotting.attribute_lines(s.fig8, title="r_{i,c} per layer (Eq. 8–9); lower = used more")
     rel = _figure(fig, img_dir, f"glue_{s.tag}_fig8.png", out)
-    plt.close(fig)
     lines += [f"![Fig. 8]({rel})", "", "| model | max/min r over concepts (per layer) | concepts, most used first |",
               "|---|---|---|"]
     for name, ratios, order in fig8_ratios(s.fig8):
