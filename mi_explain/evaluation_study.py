@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -345,6 +346,11 @@ def lambda_sensitivity(model: nn.Module, tokenizer: Any, texts: Sequence[str | t
     return pd.DataFrame(rows)
 
 
+def _file_slug(name: object) -> str:
+    """A model name as a file-name part that Markdown links take as it is: "MiniLM (BERT row)" → "minilm_bert_row"."""
+    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_") or "model"
+
+
 def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | os.PathLike | None = None,  # noqa: ANN001
                  notes: Sequence[str] = (), lambda_frame=None) -> Path:  # noqa: ANN001
     """Write the markdown report: ``header`` (free text), the table, the paired comparison of the
@@ -388,9 +394,10 @@ def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | o
         parts += ["## Curves", "", "Bands: ± one standard error over texts; each text's deletion/insertion curve "
                   "interpolated at steps of 10 % of its words (texts differ in length).", ""]
         figure = Path(figure)
+        figure.parent.mkdir(parents=True, exist_ok=True)
         models = sorted(frame["model"].unique())
         for model in models:
-            out = figure if len(models) == 1 else figure.with_name(f"{figure.stem}_{model}{figure.suffix}")
+            out = figure if len(models) == 1 else figure.with_name(f"{figure.stem}_{_file_slug(model)}{figure.suffix}")
             part = frame[(frame["model"] == model) & frame["metric"].isin(ev.CURVE_METRICS)]
             fig = faithfulness_curves(part, title=str(model))
             fig.savefig(out, dpi=110)

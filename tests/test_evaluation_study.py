@@ -50,6 +50,12 @@ def test_study_runs_all_methods_resumes_and_reports(tiny_bert, bert_tokenizer, t
                         "kendall": [0.5, 0.7, float("nan")], "spearman": [0.6, 0.8, float("nan")]})
     text = study.write_report(frame, tmp_path / "r.md", header="# t", lambda_frame=lam).read_text()
     assert "| tiny | 1 | 0.6000 ± 0.1000 | 0.7000 ± 0.1000 | 2 | 1 |" in text
+    # several models: one figure each, named so that the Markdown link works as written
+    two = pd.concat([frame, frame.assign(model="MiniLM (BERT row)")])
+    text = study.write_report(two, tmp_path / "docs" / "two.md", figure=tmp_path / "docs" / "img" / "f.png",
+                              header="# t").read_text()
+    assert "](img/f_minilm_bert_row.png)" in text and "](img/f_tiny.png)" in text
+    assert (tmp_path / "docs" / "img" / "f_minilm_bert_row.png").exists()
 
 
 def test_study_refuses_unknown_methods_and_states(tiny_bert, bert_tokenizer, tmp_path):
