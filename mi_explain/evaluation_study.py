@@ -260,8 +260,8 @@ python scripts/faithfulness_study.py --task sst2 --models runs/<root>/sst2/bert/
     --report docs/faithfulness.md --figure docs/img/faithfulness_sst2.png
 ```
 
-The results file is appended to one (model, text, method) at a time; rerunning the command resumes.  In
-Python: `mi_explain.evaluation.evaluate(model, tokenizer, texts, {method: rankings})` → tidy frame,
+The results file is appended to one (model, text, method) at a time, and the λ check's texts to
+`<results>_lambda.jsonl` next to it; rerunning the command resumes both.  In Python: `mi_explain.evaluation.evaluate(model, tokenizer, texts, {method: rankings})` → tidy frame,
 `summarize(frame)` → mean ± s.e., `mi_explain.plotting.faithfulness_curves(frame)` → the figure.
 """
 
@@ -327,23 +327,46 @@ def compare_paired(frame, reference: str = "information", z: float = 2.0):  # no
 def lambda_sensitivity(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str, str]],
                        rates: Sequence[float] = (0.01, 0.1, 1.0), reference: float = 0.1, *,
                        information_state: str = "classifier_input", seed: int = 0,
-                       options: dict[str, Any] | None = None):
+                       options: dict[str, Any] | None = None, cache: str | os.PathLike | None = None,
+                       model_name: str = ""):
     """How much the information ranking moves with λ: per text and rate, Kendall τ_b and Spearman ρ between
     the ranking at that rate and at ``reference``.  ``options``: more options of the information method
-    (e.g. ``tol``, ``steps``).  Columns: text_id, rate, kendall, spearman."""
+    (e.g. ``tol``, ``steps``).  ``cache``: a JSONL file that each finished text is appended to (with
+    ``model_name`` and the settings); a rerun with the same settings reads those texts from it instead of
+    explaining them again.  Columns: text_id, rate, kendall, spearman."""
     import pandas as pd
 
+    key = json.dumps({"model": model_name, "reference": float(reference), "state": information_state,
+                      "seed": seed, "options": options or {}}, sort_keys=True, default=str)
+    done: dict[str, list[dict[str, Any]]] = {}
+    if cache is not None and Path(cache).exists():
+        for line in Path(cache).read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill: that text is redone
+                continue
+            if rec.get("key") == key:
+                done[rec["text"]] = rec["rows"]
     rows = []
     for i, text in enumerate(texts):
+        tkey = json.dumps(text)
+        if tkey in done and {r["rate"] for r in done[tkey]} >= {float(r) for r in rates}:
+            rows += [{**r, "text_id": i} for r in done[tkey] if r["rate"] in {float(x) for x in rates}]
+            continue
         ref = explain_ranking("information", model, tokenizer, text, 0, information_state=information_state,
                               rate=reference, seed=seed, options=options)
+        mine = []
         for r in rates:
             v = ref if r == reference else explain_ranking("information", model, tokenizer, text, 0,
                                                            information_state=information_state, rate=r,
                                                            seed=seed, options=options)
-            rows.append({"text_id": i, "rate": float(r), "kendall": ev.kendall_tau(v, ref),
-                         "spearman": ev.spearman_rho(v, ref)})
-    return pd.DataFrame(rows)
+            mine.append({"rate": float(r), "kendall": ev.kendall_tau(v, ref), "spearman": ev.spearman_rho(v, ref)})
+        rows += [{**r, "text_id": i} for r in mine]
+        if cache is not None:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            with open(cache, "a") as fh:
+                fh.write(json.dumps({"key": key, "text": tkey, "rows": mine}) + "\n")
+    return pd.DataFrame(rows, columns=["text_id", "rate", "kendall", "spearman"])
 
 
 def _file_slug(name: object) -> str:

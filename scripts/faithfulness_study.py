@@ -10,6 +10,7 @@ and mi_explain.evaluation_study.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.lambda_rates and args.report:
             lf = study.lambda_sensitivity(model, tok, texts[:args.lambda_texts], args.lambda_rates, args.rate,
                                           information_state=args.information_state, seed=args.seed,
-                                          options=info_options)
+                                          options=info_options, model_name=name,
+                                          cache=Path(args.results).with_name(Path(args.results).stem + "_lambda.jsonl"))
             lam.append(lf.assign(model=name))
     if args.report:
         import pandas as pd

@@ -71,6 +71,21 @@ def test_lambda_sensitivity_reference_row_is_one(tiny_bert, bert_tokenizer):
     assert lf.loc[lf["rate"] == 0.1, "kendall"].iloc[0] == pytest.approx(1.0)
 
 
+def test_lambda_sensitivity_resumes_from_its_cache(tiny_bert, bert_tokenizer, tmp_path, monkeypatch):
+    cache = tmp_path / "lambda.jsonl"
+    first = study.lambda_sensitivity(tiny_bert, bert_tokenizer, TEXTS[:2], rates=(0.1, 1.0), cache=cache,
+                                     model_name="tiny")
+    assert len(cache.read_text().splitlines()) == 2  # one line per finished text
+    calls = []
+    real = study.explain_ranking
+    monkeypatch.setattr(study, "explain_ranking", lambda *a, **k: calls.append(a) or real(*a, **k))
+    again = study.lambda_sensitivity(tiny_bert, bert_tokenizer, TEXTS[:2], rates=(0.1, 1.0), cache=cache,
+                                     model_name="tiny")
+    assert calls == [] and again.equals(first)  # read back, not recomputed
+    study.lambda_sensitivity(tiny_bert, bert_tokenizer, TEXTS[:1], rates=(0.1, 1.0), cache=cache, model_name="other")
+    assert len(calls) == 2  # another model is computed anew (reference + one other rate)
+
+
 def test_batched_explanations_match_one_at_a_time(tiny_bert, bert_tokenizer):
     for method in ("gradient", "integrated_gradients", "lrp"):
         together = study.explain_rankings(method, tiny_bert, bert_tokenizer, TEXTS, 1, options=FAST.get(method))
