@@ -261,7 +261,8 @@ python scripts/faithfulness_study.py --task sst2 --models runs/<root>/sst2/bert/
 ```
 
 The results file is appended to one (model, text, method) at a time, and the λ check's texts to
-`<results>_lambda.jsonl` next to it; rerunning the command resumes both.  In Python: `mi_explain.evaluation.evaluate(model, tokenizer, texts, {method: rankings})` → tidy frame,
+`<results>_lambda.jsonl` next to it; rerunning the command resumes both.  In Python:
+`mi_explain.evaluation.evaluate(model, tokenizer, texts, {method: rankings})` → tidy frame,
 `summarize(frame)` → mean ± s.e., `mi_explain.plotting.faithfulness_curves(frame)` → the figure.
 """
 
