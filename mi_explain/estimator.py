@@ -664,9 +664,10 @@ def _finish_states(ctx: _Ctx, finished: torch.Tensor, cfg: EstimatorConfig, u: t
         if i < 0:
             base_row[(p, l_idx)] = c
     base_of = torch.tensor([base_row[(p, l_idx)] for p, l_idx, _ in owner], device=dev)
-    entropy_gain = torch.tensor([0.0 if i < 0 else float(gain[p, l_idx, i] * (hi[p, l_idx, i] - u[p, l_idx, i]))
-                                 for p, l_idx, i in owner], device=dev)  # what the bound saves on -log σ
-    is_alt = torch.tensor([i >= 0 for _, _, i in owner], device=dev)
+    op, ol, oi = (torch.tensor(col, device=dev) for col in zip(*owner))
+    is_alt = oi >= 0
+    w = oi.clamp_min(0)  # what the bound saves on -log σ (0 for the interior configuration itself)
+    entropy_gain = torch.where(is_alt, gain[op, ol, w] * (hi[op, ol, w] - u[op, ol, w]), 0.0)
     m_all = z_check.shape[1]
     m0 = min(cfg.check_screen, m_all)
     per_draw = torch.full((len(configs), m_all), float("nan"), device=dev)  # NaN: screened out
@@ -739,7 +740,10 @@ def evaluate_objective(
                     z = noise[start:start + max_batch, : sig_tok.shape[0]]
                     xt = problems.x[p][None] + sig_tok[None, :, None] * z
                     rows = torch.full((len(z),), p, dtype=torch.long, device=xt.device)
-                    st = phi_rows(xt, rows)[l_idx].float()
+                    if getattr(phi_rows, "supports_only", False):  # the pass stops at this state
+                        st = phi_rows(xt, rows, only=[l_idx])[0].float()
+                    else:
+                        st = phi_rows(xt, rows)[l_idx].float()
                     diff = st - clean_states[l_idx][p][None].float()
                     iv = inv_var[l_idx]
                     iv = iv[p] if iv.shape[0] == n_prob and n_prob > 1 else iv
