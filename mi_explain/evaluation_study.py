@@ -39,7 +39,8 @@ from . import evaluation as ev
 from .adapters import max_model_length
 
 __all__ = ["DEFAULT_METHODS", "compare_paired", "explain_ranking", "explain_rankings", "lambda_sensitivity",
-           "load_results", "model_note", "report_header", "run_study", "study_table", "write_report"]
+           "load_results", "model_note", "report_header", "run_study", "study_settings", "study_table",
+           "write_report"]
 
 DEFAULT_METHODS = ("information", "gradient", "integrated_gradients", "perturbation", "lrp", "random")
 _INFORMATION_STATES = ("classifier_input", "cls")
@@ -150,8 +151,29 @@ def _records(path: str | os.PathLike):
                 continue
 
 
-def _done(path: Path) -> set[tuple[str, str, str]]:
-    return {(str(rec["model"]), str(rec["text_id"]), str(rec["method"])) for rec in _records(path)}
+def study_settings(methods: Sequence[str], *, removal: str = "delete", information_state: str = "classifier_input",
+                   rate: float = 0.1, seed: int = 0,
+                   method_options: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Per method, everything its rows depend on besides the model and the text: the removal, the seed, the
+    method's options, and for the information method λ and the state.  Stored in every record; a record
+    counts as done, and enters a report, only under the same settings — so rerunning with another
+    ``--information_steps`` recomputes those rows instead of silently reusing the old ones."""
+    out = {}
+    for m in methods:
+        s: dict[str, Any] = {"removal": removal, "seed": int(seed), **dict((method_options or {}).get(m) or {})}
+        if m == "information":
+            s.update(rate=float(rate), information_state=information_state)
+        out[m] = json.loads(json.dumps(s, sort_keys=True, default=str))
+    return out
+
+
+def _matches(rec: dict[str, Any], settings: dict[str, dict[str, Any]] | None) -> bool:
+    return settings is None or rec.get("settings") == settings.get(str(rec["method"]))
+
+
+def _done(path: Path, settings: dict[str, dict[str, Any]] | None = None) -> set[tuple[str, str, str]]:
+    return {(str(rec["model"]), str(rec["text_id"]), str(rec["method"])) for rec in _records(path)
+            if _matches(rec, settings)}
 
 
 def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str, str]], results: str | os.PathLike,
@@ -164,8 +186,8 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
 
     Texts are explained ``explain_batch`` at a time, in each method's batched passes.  Each line: {model,
     text_id, text, method, target, seconds (explaining only: the group's time / its size), explained_together,
-    words, importance, rows}.  ``done_in``: more results files whose pairs
-    count as done (not recomputed).
+    words, importance, settings (:func:`study_settings`), rows}.  A (model, text, method) counts as done
+    only if a line with the same settings exists, here or in ``done_in`` (more results files).
     Returns the number of (text, method) pairs computed now.
     """
     path = Path(results)
@@ -177,7 +199,9 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
     unknown = [m for m in methods if m not in DEFAULT_METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; available: {list(DEFAULT_METHODS)}")
-    done = _done(path).union(*[_done(Path(p)) for p in done_in])
+    settings = study_settings(methods, removal=removal, information_state=information_state, rate=rate, seed=seed,
+                              method_options=method_options)
+    done = _done(path, settings).union(*[_done(Path(p), settings) for p in done_in])
     if path.exists() and path.stat().st_size:  # a line cut by an interruption: end it, it is redone below
         with path.open("rb+") as f:
             f.seek(-1, os.SEEK_END)
@@ -215,7 +239,7 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
                                         removal=removal, text_id=tid, cache=caches[j])
                 rec = {"model": model_name, "text_id": tid, "text": text, "method": method, "target": y,
                        "seconds": seconds, "explained_together": len(group), "words": prepared[j].words,
-                       "importance": imp.tolist(), "removal": removal,
+                       "importance": imp.tolist(), "removal": removal, "settings": settings[method],
                        "rows": [{k: r[k] for k in ("metric", "step", "value")} for r in rows]}
                 with path.open("a") as f:
                     f.write(json.dumps(rec, allow_nan=True) + "\n")
@@ -225,25 +249,28 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
     return computed
 
 
-def load_results(*paths: str | os.PathLike):
+def load_results(*paths: str | os.PathLike, settings: dict[str, dict[str, Any]] | None = None):
     """All records of the JSONL files → a tidy frame (model, text_id, method, metric, step, value); the
-    explanation time is the metric ``"seconds"``.  Later duplicates of a (model, text, method) are dropped."""
+    explanation time is the metric ``"seconds"``.  ``settings`` (:func:`study_settings`): keep only the
+    records made under these settings (None: all).  Of several records of one (model, text, method) the
+    last one read counts."""
     import pandas as pd
 
-    rows, seen = [], set()
+    latest: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     for p in paths:
         for rec in _records(p):
-            key = (rec["model"], rec["text_id"], rec["method"])
-            if key in seen:
-                continue
-            seen.add(key)
-            base = {"model": rec["model"], "text_id": rec["text_id"], "method": rec["method"]}
-            rows.append({**base, "metric": "seconds", "step": float("nan"), "value": rec["seconds"]})
-            for r in rec["rows"]:
-                step = r["step"] if r["step"] is not None else float("nan")
-                rows.append({**base, "metric": r["metric"], "step": step, "value": r["value"]})
+            if _matches(rec, settings):
+                latest[(rec["model"], rec["text_id"], rec["method"])] = rec
+    rows = []
+    for rec in latest.values():
+        base = {"model": rec["model"], "text_id": rec["text_id"], "method": rec["method"]}
+        rows.append({**base, "metric": "seconds", "step": float("nan"), "value": rec["seconds"]})
+        for r in rec["rows"]:
+            step = r["step"] if r["step"] is not None else float("nan")
+            rows.append({**base, "metric": r["metric"], "step": step, "value": r["value"]})
     if not rows:
-        raise ValueError(f"no results in {[str(p) for p in paths]}")
+        which = "" if settings is None else " made under the requested settings"
+        raise ValueError(f"no results{which} in {[str(p) for p in paths]}")
     return pd.DataFrame(rows)
 
 

@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--information_tol", type=float, default=0.05,
                    help="tol of the information method (SE of log σ; 0.05 ranks words well at a third of the "
                         "cost of the explain default 0.015)")
-    p.add_argument("--information_steps", type=int, default=150, help="step cap of the information method")
+    p.add_argument("--information_steps", type=int, default=50,
+                   help="step cap of the information method (on 16 SST-2 texts of the trained MiniLM, 50 steps "
+                        "ranked as faithfully as 150 — paired differences within 2.6 s.e., Kendall τ 0.87 between "
+                        "the two rankings — at 6.2 instead of 15.8 s per text: docs/faithfulness.md)")
     p.add_argument("--lambda_rates", type=float, nargs="*", default=[0.01, 0.1, 1.0],
                    help="λ values for the sensitivity check (empty: skip)")
     p.add_argument("--lambda_texts", type=int, default=5, help="texts per model for the λ check")
@@ -77,7 +80,10 @@ def main(argv: list[str] | None = None) -> None:
                                      rate=args.rate, information_state=args.information_state,
                                      information_options=info_options,
                                      model_notes=[study.model_note(f, n) for f, n in zip(args.models, names)])
-        frame = study.load_results(args.results, *args.also_read)
+        settings = study.study_settings(args.methods, removal=args.removal, rate=args.rate, seed=args.seed,
+                                        information_state=args.information_state,
+                                        method_options={"information": info_options})
+        frame = study.load_results(args.results, *args.also_read, settings=settings)
         study.write_report(frame, args.report, header=header, figure=args.figure,
                            lambda_frame=pd.concat(lam) if lam else None)
 

@@ -29,7 +29,8 @@ def test_study_runs_all_methods_resumes_and_reports(tiny_bert, bert_tokenizer, t
     res.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
     assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, res, model_name="tiny", method_options=FAST) == 1
     other = tmp_path / "other.jsonl"  # pairs in another results file count as done too
-    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, other, model_name="tiny", done_in=[res]) == 0
+    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, other, model_name="tiny", done_in=[res],
+                           method_options=FAST) == 0
     frame = study.load_results(res)
     assert set(frame["method"]) == set(study.DEFAULT_METHODS)
     assert frame.groupby(["method", "metric"]).size().loc[("gradient", "aopc_comprehensiveness")] == len(TEXTS)
@@ -93,3 +94,32 @@ def test_batched_explanations_match_one_at_a_time(tiny_bert, bert_tokenizer):
             alone = study.explain_ranking(method, tiny_bert, bert_tokenizer, text, 1, options=FAST.get(method))
             assert got.shape == alone.shape
             assert bool((got - alone).abs().max() <= 1e-4 * alone.abs().max()), method
+
+
+def test_study_recomputes_rows_whose_settings_changed(tiny_bert, bert_tokenizer, tmp_path):
+    """Rows are done only under the settings they were made with: another step cap of the information method
+    recomputes the information rows (and nothing else), and the report reads the rows of the settings asked."""
+    res = tmp_path / "study.jsonl"
+    methods = ["information", "gradient"]
+    fast = {"information": {"steps": 6, "samples": 2, "n_reference": 4}}
+    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, res, model_name="m", methods=methods,
+                           method_options=fast, progress=False) == 4
+    other = {"information": {**fast["information"], "steps": 4}}
+    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS, res, model_name="m", methods=methods,
+                           method_options=other, progress=False) == 2
+    recs = [json.loads(x) for x in res.read_text().splitlines()]
+    info_steps = [r["settings"]["steps"] for r in recs if r["method"] == "information"]
+    assert info_steps == [6, 6, 4, 4]
+    assert all(r["settings"]["rate"] == 0.1 for r in recs if r["method"] == "information")
+    for opts, steps in ((fast, 6), (other, 4)):
+        settings = study.study_settings(methods, method_options=opts)
+        frame = study.load_results(res, settings=settings)
+        secs = frame[(frame["metric"] == "seconds") & (frame["method"] == "information")]
+        assert len(secs) == len(TEXTS)
+        assert settings["information"]["steps"] == steps
+    assert len(study.load_results(res)[lambda f: (f["metric"] == "seconds")]) == 4  # no settings: last of each
+    with pytest.raises(ValueError, match="requested settings"):
+        study.load_results(res, settings=study.study_settings(methods, removal="mask"))
+    # λ and the removal are settings too
+    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS[:1], res, model_name="m", methods=methods,
+                           method_options=fast, rate=0.5, progress=False) == 1
