@@ -115,3 +115,20 @@ def test_page_without_summaries_is_an_error_and_training_alone_works(tmp_path: P
     assert "| BERT | not run yet | **0.9323** | 0.2918 | **0.6110** |" in md
     assert "Table 2: BERT (pretrained) scores best on every task | SST-2: not run yet" in md
     assert "| CoLA: BERT 0.2918 vs" not in md and md.count("| not run yet |") >= 4
+
+
+def test_fig9_rise_then_fall_needs_an_interior_peak_beyond_the_noise() -> None:
+    from mi_explain.glue.results_page import fig9_rise_then_fall
+
+    def hist(values, sems=None):
+        rows = {"step": [0, 10, 20, 30], "layer": ["layer 0"] * 4, "information": values}
+        if sems is not None:
+            rows["information_sem"] = sems
+        return pd.DataFrame(rows)
+
+    assert fig9_rise_then_fall(hist([1.0, 1.3, 1.2, 1.0])) == (["layer 0"], False)
+    assert fig9_rise_then_fall(hist([1.0, 1.3, 1.2, 1.0], [0.01] * 4)) == (["layer 0"], True)
+    # the same shape inside the noise, a peak at the first probe, a peak at the last one: no rise-then-fall
+    assert fig9_rise_then_fall(hist([1.0, 1.3, 1.2, 1.0], [0.15] * 4)) == ([], True)
+    assert fig9_rise_then_fall(hist([1.4, 1.3, 1.2, 1.0], [0.01] * 4))[0] == []
+    assert fig9_rise_then_fall(hist([1.0, 1.1, 1.2, 1.3], [0.01] * 4))[0] == []

@@ -267,6 +267,22 @@ def fig8_ratios(frame) -> list[tuple[str, list[float], list[str]]]:  # noqa: ANN
     return out
 
 
+def fig9_rise_then_fall(history) -> tuple[list[str], bool]:  # noqa: ANN001
+    """Layers of one model's Fig. 9 history (columns step, layer, information[, information_sem]) whose
+    information first rises, then falls: the peak is an interior probe and exceeds both the first and the
+    last probe by more than 2 combined standard errors (0 when the summary has none).  Returns (layers, whether
+    standard errors were there)."""
+    has_se = "information_sem" in history.columns and history["information_sem"].notna().all()
+    out = []
+    for layer, rows in history.sort_values("step").groupby("layer", sort=False):
+        v = rows["information"].tolist()
+        se = rows["information_sem"].tolist() if has_se else [0.0] * len(v)
+        k = max(range(len(v)), key=v.__getitem__)
+        if 0 < k < len(v) - 1 and all(v[k] - v[j] > 2 * math.hypot(se[k], se[j]) for j in (0, len(v) - 1)):
+            out.append(str(layer))
+    return out, has_se
+
+
 def fig9_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
     lines = ["## Information during training (Fig. 9)", ""]
     if s.fig9 is None:
@@ -275,11 +291,21 @@ def fig9_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
     frames = {str(n): g.drop(columns="model") for n, g in s.fig9.groupby("model", sort=False)}
     fig = plotting.training_information(frames)
     rel = _figure(fig, img_dir, f"glue_{s.tag}_fig9.png", out)
-    lines += [f"![Fig. 9]({rel})", "", "| model | layer | first probe | max | last probe |", "|---|---|---|---|---|"]
+    has_se = "information_sem" in s.fig9.columns and s.fig9["information_sem"].notna().all()
+    has_conv = "converged" in s.fig9.columns and s.fig9["converged"].notna().all()
+    lines += [f"![Fig. 9]({rel})", "", "Information in nats per dimension" + (" (± standard error over the probe "
+              "texts)" if has_se else "") + ".", "",
+              "| model | layer | first probe | max | last probe |" + (" converged (mean share over probes) |"
+                                                                      if has_conv else ""),
+              "|---|---|---|---|---|" + ("---|" if has_conv else "")]
     for name, g in frames.items():
         for layer, rows in g.sort_values("step").groupby("layer", sort=False):
             v = rows["information"].tolist()
-            lines.append(f"| {name} | {layer} | {v[0]:.3f} | {max(v):.3f} | {v[-1]:.3f} |")
+            se = rows["information_sem"].tolist() if has_se else None
+            k = max(range(len(v)), key=v.__getitem__)
+            cell = [f"{v[i]:.3f}" + (f" ± {se[i]:.3f}" if se else "") for i in (0, k, len(v) - 1)]
+            conv = f" {rows['converged'].mean():.2f} |" if has_conv else ""
+            lines.append(f"| {name} | {layer} | {cell[0]} | {cell[1]} | {cell[2]} |{conv}")
     return lines + [""]
 
 
@@ -403,14 +429,15 @@ def observations(s: GlueSummaries) -> list[tuple[str, str, str]]:
                 oks.append(move < 0.05)
                 parts.append(f"{n}: largest change of a layer but the last {move:.3f} nats/dim")
             if "lstm" in str(n).lower():
-                rise = [max(v) - v[0] for v in per_layer.values()]
-                fall = [max(v) - v[-1] for v in per_layer.values()]
-                oks.append(max(rise) > 0 and max(fall) > 0)
-                parts.append(f"{n}: rise before the peak up to {max(rise):.3f}, fall after it up to {max(fall):.3f} "
-                             "nats/dim")
+                shaped, has_se = fig9_rise_then_fall(g)
+                oks.append(2 * len(shaped) >= g["layer"].nunique())
+                noise = "2 standard errors over the probe texts" if has_se else "0 (no standard errors in the summary)"
+                parts.append(f"{n}: information rises to an interior peak and falls after it, each by more than "
+                             f"{noise}, on {len(shaped)} of {g['layer'].nunique()} layers"
+                             + (f" ({', '.join(shaped)})" if shaped else ""))
         rows.append(("Fig. 9: BERT's information per layer stays nearly constant while fine-tuning (here: < 0.05 "
-                     "nats/dim); the LSTM's first expands, then compresses", "; ".join(parts) or NOT_RUN,
-                     _verdict(None if not oks else all(oks))))
+                     "nats/dim); the LSTM's first expands, then compresses (here: on at least half its layers)",
+                     "; ".join(parts) or NOT_RUN, _verdict(None if not oks else all(oks))))
     return rows
 
 

@@ -16,7 +16,8 @@ studies, and writes what exists:
 * ``glue_maps_<tag>.json``: σ per layer and word (and at the prediction state) of the drawn rows, e.g. the
   paper's example sentence (Fig. 7);
 * ``glue_fig8_<tag>.csv``: model, layer, layer_index, concept, r — r_{i,c} of the Fig. 8 study;
-* ``glue_fig9_<tag>.csv``: model, step, layer, layer_index, information — the Fig. 9 histories;
+* ``glue_fig9_<tag>.csv``: model, step, layer, layer_index, information (and, from the callback's history,
+  information_sem over the probe texts and the converged share) — the Fig. 9 histories;
 * ``glue_training_<tag>.json`` and the learning curves: :func:`mi_explain.glue.curves.write_all`.
 """
 
@@ -157,7 +158,9 @@ def _fig9(folder: Path) -> list[dict[str, Any]]:
     rows = []
     for sub in sorted(p for p in folder.iterdir() if (p / HISTORY_FILE).is_file()):
         frame = load_history(sub)
-        for r in frame[["step", "layer", "layer_index", "information"]].to_dict("records"):
+        cols = ["step", "layer", "layer_index", "information"] + [c for c in ("information_sem", "converged")
+                                                                   if c in frame.columns]
+        for r in frame[cols].to_dict("records"):
             rows.append({"model": sub.name, **r})
     if not rows:
         raise FileNotFoundError(f"{folder}: no <model>/{HISTORY_FILE} of the Fig. 9 study")
