@@ -32,9 +32,11 @@ def test_to_dataframe_long_and_wide():
         "entropy",
         "information",
         "at_bound",
+        "converged",
         "method",
     ]
     assert len(df) == e.n_layers * e.n_words
+    assert df.groupby("layer_index")["converged"].first().tolist() == e.converged.tolist()
     row = df[(df.layer == "layer 1") & (df.word == "sleeps")].iloc[0]
     assert row.layer_index == 2 and row.position == 3 and row.segment == 1
     assert row.sigma == pytest.approx(e.sigma[2, 3].item())
@@ -116,3 +118,14 @@ def test_repr_large_stays_short():
     assert len(lines) < 25
     assert max(len(line) for line in lines) < 140
     assert "…" in lines[1]
+
+
+def test_to_dataframe_carries_the_standard_error_of_log_sigma():
+    e = make_pair()
+    se = [[0.01 * (3 * l + w) for w in range(e.n_words)] for l in range(e.n_layers)]
+    e.diagnostics = {**(e.diagnostics or {}), "stderr": se}
+    e.converged = torch.tensor([True, False, True])
+    df = e.to_dataframe()
+    row = df[(df.layer_index == 1) & (df.position == 2)].iloc[0]
+    assert row.log_sigma_se == pytest.approx(0.05) and not row.converged
+    assert df[df.layer_index == 2]["converged"].all()

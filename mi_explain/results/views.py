@@ -40,8 +40,10 @@ def to_dataframe(r: Result, wide: bool = False):
     """A pandas DataFrame.
 
     Long (default): one row per (layer, word) with columns layer, layer_index, position, word, segment,
-    one column per map of the method (information: sigma, entropy, information, at_bound; baselines:
-    scores) and method.  Wide: index = layer labels, columns = "position:word", values = the default map.
+    one column per map of the method (information: sigma, entropy, information, at_bound and, when the
+    diagnostics have it, log_sigma_se — the standard error of log σ, 0 at the bound; baselines: scores),
+    converged (the layer's verdict) and method.  Wide: index = layer labels, columns = "position:word",
+    values = the default map.
     """
     import pandas as pd
 
@@ -64,6 +66,11 @@ def to_dataframe(r: Result, wide: bool = False):
         cols[name] = r.values(name).reshape(-1).numpy().copy()
     if isinstance(r, Explanation):
         cols["at_bound"] = r.at_bound.reshape(-1).numpy().copy()
+        se = (r.diagnostics or {}).get("stderr")
+        if (isinstance(se, (list, tuple)) and len(se) == n_layers
+                and all(isinstance(row, (list, tuple)) and len(row) == n_words for row in se)):
+            cols["log_sigma_se"] = [float(v) for row in se for v in row]  # 0 at the bound
+    cols["converged"] = [bool(c) for c in r.converged.reshape(-1).tolist() for _ in range(n_words)]
     cols["method"] = [r.method] * (n_layers * n_words)
     return pd.DataFrame(cols)
 
