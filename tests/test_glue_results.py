@@ -132,3 +132,13 @@ def test_fig9_rise_then_fall_needs_an_interior_peak_beyond_the_noise() -> None:
     assert fig9_rise_then_fall(hist([1.0, 1.3, 1.2, 1.0], [0.15] * 4)) == ([], True)
     assert fig9_rise_then_fall(hist([1.4, 1.3, 1.2, 1.0], [0.01] * 4))[0] == []
     assert fig9_rise_then_fall(hist([1.0, 1.1, 1.2, 1.3], [0.01] * 4))[0] == []
+
+
+def test_layer_rises_flags_only_stacked_layer_pairs_beyond_the_noise() -> None:
+    from mi_explain.glue.results_page import layer_rises
+
+    tab = pd.DataFrame({"layer": ["layer 0", "layer 1", "layer 2", "layer 3", "prediction state"],
+                        "information": [1.0, 0.9, 1.0, 1.02, 1.5], "information_sem": [0.01, 0.01, 0.01, 0.02, 0.01]})
+    rises = layer_rises(tab)
+    assert [(a, b) for a, b, _, _ in rises] == [("layer 1", "layer 2")]  # +0.02 ± 0.022 is noise
+    assert rises[0][2] == pytest.approx(0.1) and rises[0][3] == pytest.approx(0.01 * 2 ** 0.5)

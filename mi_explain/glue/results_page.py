@@ -167,9 +167,38 @@ def information_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]
         for name, tab in tables.items():
             lines += [f"| {name} | {r.layer} | {int(r.n_texts)} | {r.information:.3f} ± {_f(r.information_sem, 3)} | "
                       f"{r.converged:.0%} |" for r in tab.itertuples()]
+        rises = [f"{name} {a} → {b} +{d:.3f} ± {se:.3f}" for f in fams if f in STACKED
+                 for name in [TITLES.get(f, f)] for a, b, d, se in layer_rises(tables[name])]
+        lines += ["", "Consistency (each layer of BERT, the Transformer and the LSTM reads only the one below it, "
+                  "so by data processing it should not hold more information about the words — a rise means that "
+                  "one of the two σ maps is not the minimiser or that λ with each layer's σ_s weighs the two layers "
+                  "differently; the CNN's branches are parallel): "
+                  + ("rises of the mean by more than 2 standard errors: " + "; ".join(rises) + "." if rises
+                     else "no rise of the mean by more than 2 standard errors.")]
         missing = [TITLES[f] for f in FAMILY_ORDER if f not in fams]
         lines += ["", f"Not run yet: {', '.join(missing)}." if missing else "", ""]
     return lines
+
+
+#: families whose layers are stacked (layer l+1 reads only layer l), where information cannot rise
+STACKED = ("bert", "transformer", "lstm")
+
+
+def layer_rises(table, z: float = 2.0) -> list[tuple[str, str, float, float]]:  # noqa: ANN001
+    """Consecutive ``layer i`` → ``layer i+1`` rows of one model's information table (columns layer,
+    information, information_sem) where the mean rises by more than ``z`` combined standard errors:
+    (from, to, rise, its standard error).  Other rows (the prediction state) are skipped."""
+    rows = [r for r in table.itertuples() if str(r.layer).startswith("layer ") and str(r.layer)[6:].isdigit()]
+    rows.sort(key=lambda r: int(str(r.layer)[6:]))
+    out = []
+    for a, b in zip(rows, rows[1:]):
+        if int(str(b.layer)[6:]) != int(str(a.layer)[6:]) + 1:
+            continue
+        d = float(b.information - a.information)
+        se = math.hypot(float(a.information_sem), float(b.information_sem))
+        if d > z * se:
+            out.append((str(a.layer), str(b.layer), d, se))
+    return out
 
 
 def words_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
