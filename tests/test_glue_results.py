@@ -63,6 +63,9 @@ def runs_root(tmp_path_factory, tiny_bert, bert_tokenizer) -> Path:
         hist = [{"step": 10 * s, "layer": f"layer {li}", "layer_index": li, "information": v[s]}
                 for s in range(3) for li, v in enumerate(values)]
         pd.DataFrame(hist).to_csv(fig9 / model / "mi_history.csv", index=False)
+    (fig9 / "bert" / "result.json").write_text(json.dumps({"steps": 188, "n_train": 3000, "dev_accuracy": 0.8211,
+                                                           "n_probe": 8, "every": 25,
+                                                           "probe_options": {"tol": 0.2, "steps": 50}}))
     return base
 
 
@@ -100,6 +103,9 @@ def test_export_then_page_from_the_summaries_alone(runs_root: Path, tmp_path: Pa
     assert re.search(r"Fig\. 8: max/min r over concepts > 1\.2 for LSTM and CNN \| .*LSTM 1\.310–1\.310 \| holds", md)
     assert "| bert | layer 1 | 0.800 | 0.950 | 0.950 |" in md and "| lstm | layer 0 | 1.500 | 1.700 | 1.400 |" in md
     assert "largest change of a layer but the last 0.005" in md
+    assert ("- bert: 188 training steps on 3000 SST-2 sentences → validation accuracy 0.821; probe: 8 validation "
+            "texts every 25 steps (tol 0.20, at most 50 steps)") in md
+    assert "- lstm: – training steps" in md  # no result.json: said as unknown, not invented
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert len(images) >= 5 and all((page.parent / p).is_file() for p in images), images
     assert str(runs_root) not in md  # the page knows nothing of the runs

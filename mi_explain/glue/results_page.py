@@ -296,6 +296,13 @@ def fig8_ratios(frame) -> list[tuple[str, list[float], list[str]]]:  # noqa: ANN
     return out
 
 
+def _int(v: Any) -> str:
+    try:
+        return str(int(v))
+    except (TypeError, ValueError):
+        return "–"
+
+
 def fig9_rise_then_fall(history) -> tuple[list[str], bool]:  # noqa: ANN001
     """Layers of one model's Fig. 9 history (columns step, layer, information[, information_sem]) whose
     information first rises, then falls: the peak is an interior probe and exceeds both the first and the
@@ -322,7 +329,16 @@ def fig9_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
     rel = _figure(fig, img_dir, f"glue_{s.tag}_fig9.png", out)
     has_se = "information_sem" in s.fig9.columns and s.fig9["information_sem"].notna().all()
     has_conv = "converged" in s.fig9.columns and s.fig9["converged"].notna().all()
-    lines += [f"![Fig. 9]({rel})", "", "Information in nats per dimension" + (" (± standard error over the probe "
+    lines += [f"![Fig. 9]({rel})", ""]
+    if "dev_accuracy" in s.fig9.columns:
+        for name, g in frames.items():
+            r = g.iloc[0]
+            lines.append(f"- {name}: {_int(r.get('train_steps'))} training steps on {_int(r.get('n_train'))} SST-2 "
+                         f"sentences → validation accuracy {_f(r.get('dev_accuracy'), 3)}; probe: "
+                         f"{_int(r.get('n_probe'))} validation texts every {_int(r.get('every'))} steps "
+                         f"(tol {_f(r.get('probe_tol'), 2)}, at most {_int(r.get('probe_steps'))} steps)")
+        lines.append("")
+    lines += ["Information in nats per dimension" + (" (± standard error over the probe "
               "texts)" if has_se else "") + ".", "",
               "| model | layer | first probe | max | last probe |" + (" converged (mean share over probes) |"
                                                                       if has_conv else ""),

@@ -17,7 +17,8 @@ studies, and writes what exists:
   paper's example sentence (Fig. 7);
 * ``glue_fig8_<tag>.csv``: model, layer, layer_index, concept, r — r_{i,c} of the Fig. 8 study;
 * ``glue_fig9_<tag>.csv``: model, step, layer, layer_index, information (and, from the callback's history,
-  information_sem over the probe texts and the converged share) — the Fig. 9 histories;
+  information_sem over the probe texts and the converged share; from result.json the run's size, accuracy
+  and probe settings) — the Fig. 9 histories;
 * ``glue_training_<tag>.json`` and the learning curves: :func:`mi_explain.glue.curves.write_all`.
 """
 
@@ -160,8 +161,15 @@ def _fig9(folder: Path) -> list[dict[str, Any]]:
         frame = load_history(sub)
         cols = ["step", "layer", "layer_index", "information"] + [c for c in ("information_sem", "converged")
                                                                    if c in frame.columns]
+        run: dict[str, Any] = {}
+        if (sub / "result.json").is_file():  # written by mi_explain.training_information_study
+            res = read_json(sub / "result.json")
+            opts = res.get("probe_options") or {}
+            run = {"train_steps": res.get("steps"), "n_train": res.get("n_train"),
+                   "dev_accuracy": res.get("dev_accuracy"), "n_probe": res.get("n_probe"), "every": res.get("every"),
+                   "probe_tol": opts.get("tol"), "probe_steps": opts.get("steps")}
         for r in frame[cols].to_dict("records"):
-            rows.append({"model": sub.name, **r})
+            rows.append({"model": sub.name, **r, **run})
     if not rows:
         raise FileNotFoundError(f"{folder}: no <model>/{HISTORY_FILE} of the Fig. 9 study")
     return rows
