@@ -101,11 +101,11 @@ def test_export_then_page_from_the_summaries_alone(runs_root: Path, tmp_path: Pa
     assert "validation row 0" in md and SENTENCES[0] in md
     assert "| BERT | 1.310, 1.310 |" in md and "| LSTM | 1.310, 1.310 | negative, noun, positive |" in md
     assert re.search(r"Fig\. 8: max/min r over concepts > 1\.2 for LSTM and CNN \| .*LSTM 1\.310–1\.310 \| holds", md)
-    assert "| bert | layer 1 | 0.800 | 0.950 | 0.950 |" in md and "| lstm | layer 0 | 1.500 | 1.700 | 1.400 |" in md
+    assert "| BERT | layer 1 | 0.800 | 0.950 | 0.950 |" in md and "| LSTM | layer 0 | 1.500 | 1.700 | 1.400 |" in md
     assert "largest change of a layer but the last 0.005" in md
-    assert ("- bert: 188 training steps on 3000 SST-2 sentences → validation accuracy 0.821; probe: 8 validation "
+    assert ("- BERT: 188 training steps on 3000 SST-2 sentences → validation accuracy 0.821; probe: 8 validation "
             "texts every 25 steps (tol 0.20, at most 50 steps)") in md
-    assert "- lstm: – training steps" in md  # no result.json: said as unknown, not invented
+    assert "- LSTM: – training steps" in md  # no result.json: said as unknown, not invented
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert len(images) >= 5 and all((page.parent / p).is_file() for p in images), images
     assert str(runs_root) not in md  # the page knows nothing of the runs

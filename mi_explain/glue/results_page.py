@@ -324,7 +324,7 @@ def fig9_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
     if s.fig9 is None:
         return lines + [f"{NOT_RUN}: no Fig. 9 summary (`scripts/fig9_training_information.py`, then `--fig9 DIR` "
                         "of the export).", ""]
-    frames = {str(n): g.drop(columns="model") for n, g in s.fig9.groupby("model", sort=False)}
+    frames = {TITLES.get(str(n), str(n)): g.drop(columns="model") for n, g in s.fig9.groupby("model", sort=False)}
     fig = plotting.training_information(frames)
     rel = _figure(fig, img_dir, f"glue_{s.tag}_fig9.png", out)
     has_se = "information_sem" in s.fig9.columns and s.fig9["information_sem"].notna().all()
