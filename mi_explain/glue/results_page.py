@@ -358,13 +358,13 @@ def timing_section(s: GlueSummaries) -> list[str]:
     lines = ["## Seconds per text of the sweeps", ""]
     if not s.sweeps:
         return lines + [f"{NOT_RUN}: no sweeps.", ""]
-    lines += ["| task | model | texts | s per text (mean / median) | σ_s from | λ | tol |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["| task | model | texts | s per text (mean / median) | σ_s from | λ | tol | step cap |",
+              "|---|---|---|---|---|---|---|---|"]
     for sw in s.sweeps:
         per, o = sw.get("seconds_per_text") or {}, sw.get("options", {})
         lines.append(f"| {TASKS[sw['task']].title} | {TITLES.get(sw['family'], sw['family'])} | {sw['texts']} | "
                      f"{_f(per.get('mean'), 1)} / {_f(per.get('median'), 1)} | {o.get('n_reference')} texts | "
-                     f"{o.get('rate')} | {o.get('tol') or 'default'} |")
+                     f"{o.get('rate')} | {o.get('tol') or 'default'} | {o.get('steps') or 'default'} |")
     return lines + [""]
 
 
