@@ -103,6 +103,8 @@ def test_export_then_page_from_the_summaries_alone(runs_root: Path, tmp_path: Pa
     assert re.search(r"Fig\. 8: max/min r over concepts > 1\.2 for LSTM and CNN \| .*LSTM 1\.310–1\.310 \| holds", md)
     assert "| BERT | layer 1 | 0.800 | 0.950 | 0.950 |" in md and "| LSTM | layer 0 | 1.500 | 1.700 | 1.400 |" in md
     assert "largest change of a layer but the last 0.005" in md
+    decrease = next(line for line in md.splitlines() if line.startswith("| Information decreases"))
+    assert "(on what is run; the rest not run yet)" in decrease  # one of twelve sweeps exists
     assert ("- BERT: 188 training steps on 3000 SST-2 sentences → validation accuracy 0.821; probe: 8 validation "
             "texts every 25 steps (tol 0.20, at most 50 steps)") in md
     assert "- LSTM: – training steps" in md  # no result.json: said as unknown, not invented
