@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 __all__ = ["EMBEDDINGS", "LayerSpec", "LayerCapture", "StopForward", "find_input_embeddings", "find_layers",
-           "frozen", "hidden_from_output", "layer_specs", "output_spec"]
+           "frozen", "hidden_from_output", "layer_position", "layer_specs", "output_spec"]
 
 #: label of the extra row "input of the first layer" (embeddings after position/type/LayerNorm).
 EMBEDDINGS = "embeddings"
@@ -155,6 +155,17 @@ def _resolve_modules(model: nn.Module, layer_modules: Sequence[ModuleChoice] | M
             raise ValueError(f"layer_modules[{i}] ({type(module).__name__}) is not a submodule of the model")
         found.append((names[id(module)], module, where == "input", labels[i]))
     return found
+
+
+def layer_position(label: str) -> int | None:
+    """Depth of a row label made by :func:`layer_specs`: ``EMBEDDINGS`` → -1, ``"layer N"`` → N; None for any
+    other label (a named module, the prediction state)."""
+    label = str(label)
+    if label == EMBEDDINGS:
+        return -1
+    if label.startswith("layer ") and label[6:].isdigit():
+        return int(label[6:])
+    return None
 
 
 def layer_specs(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mi_explain import plotting
+from mi_explain.hooks import layer_position
 from mi_explain.sweep.io import atomic_write_text, read_json
 
 from .report import FAMILY_ORDER, PAPER_TABLE2
@@ -188,11 +189,11 @@ def layer_rises(table, z: float = 2.0) -> list[tuple[str, str, float, float]]:  
     """Consecutive ``layer i`` → ``layer i+1`` rows of one model's information table (columns layer,
     information, information_sem) where the mean rises by more than ``z`` combined standard errors:
     (from, to, rise, its standard error).  Other rows (the prediction state) are skipped."""
-    rows = [r for r in table.itertuples() if str(r.layer).startswith("layer ") and str(r.layer)[6:].isdigit()]
-    rows.sort(key=lambda r: int(str(r.layer)[6:]))
+    rows = sorted(((layer_position(r.layer), r) for r in table.itertuples() if layer_position(r.layer) is not None),
+                  key=lambda pr: pr[0])
     out = []
-    for a, b in zip(rows, rows[1:]):
-        if int(str(b.layer)[6:]) != int(str(a.layer)[6:]) + 1:
+    for (ia, a), (ib, b) in zip(rows, rows[1:]):
+        if ib != ia + 1:
             continue
         d = float(b.information - a.information)
         se = math.hypot(float(a.information_sem), float(b.information_sem))
@@ -303,17 +304,25 @@ def _int(v: Any) -> str:
         return "–"
 
 
+def _complete(frame, column: str) -> bool:  # noqa: ANN001
+    return column in frame.columns and bool(frame[column].notna().all())
+
+
+def _peak(values: Sequence[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)
+
+
 def fig9_rise_then_fall(history) -> tuple[list[str], bool]:  # noqa: ANN001
     """Layers of one model's Fig. 9 history (columns step, layer, information[, information_sem]) whose
     information first rises, then falls: the peak is an interior probe and exceeds both the first and the
     last probe by more than 2 combined standard errors (0 when the summary has none).  Returns (layers, whether
     standard errors were there)."""
-    has_se = "information_sem" in history.columns and history["information_sem"].notna().all()
+    has_se = _complete(history, "information_sem")
     out = []
     for layer, rows in history.sort_values("step").groupby("layer", sort=False):
         v = rows["information"].tolist()
         se = rows["information_sem"].tolist() if has_se else [0.0] * len(v)
-        k = max(range(len(v)), key=v.__getitem__)
+        k = _peak(v)
         if 0 < k < len(v) - 1 and all(v[k] - v[j] > 2 * math.hypot(se[k], se[j]) for j in (0, len(v) - 1)):
             out.append(str(layer))
     return out, has_se
@@ -327,8 +336,7 @@ def fig9_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
     frames = {TITLES.get(str(n), str(n)): g.drop(columns="model") for n, g in s.fig9.groupby("model", sort=False)}
     fig = plotting.training_information(frames)
     rel = _figure(fig, img_dir, f"glue_{s.tag}_fig9.png", out)
-    has_se = "information_sem" in s.fig9.columns and s.fig9["information_sem"].notna().all()
-    has_conv = "converged" in s.fig9.columns and s.fig9["converged"].notna().all()
+    has_se, has_conv = _complete(s.fig9, "information_sem"), _complete(s.fig9, "converged")
     lines += [f"![Fig. 9]({rel})", ""]
     if "dev_accuracy" in s.fig9.columns:
         for name, g in frames.items():
@@ -347,7 +355,7 @@ def fig9_section(s: GlueSummaries, img_dir: Path, out: Path) -> list[str]:
         for layer, rows in g.sort_values("step").groupby("layer", sort=False):
             v = rows["information"].tolist()
             se = rows["information_sem"].tolist() if has_se else None
-            k = max(range(len(v)), key=v.__getitem__)
+            k = _peak(v)
             cell = [f"{v[i]:.3f}" + (f" ± {se[i]:.3f}" if se else "") for i in (0, k, len(v) - 1)]
             conv = f" {rows['converged'].mean():.2f} |" if has_conv else ""
             lines.append(f"| {name} | {layer} | {cell[0]} | {cell[1]} | {cell[2]} |{conv}")

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..estimator import EstimatorConfig, Problems, SigmaResult, optimize_sigma
+from ..hooks import layer_position
 from ..regularization import as_inverse_variance
 from ..results import Explanation
 from .base import Attribution, Batch, Method, ResultInfo
@@ -130,18 +131,11 @@ def consistency_flags(e: Explanation, rise: float = 0.5, word_rise: float = 1.0)
     (data processing): a rise of the mean information by more than ``rise`` nats per dimension, or of a
     word's by more than ``word_rise``, means that one of the two maps is not the minimiser, or that λ sits
     where Eq. 7 is flat.  Returns one record per flagged pair of consecutive layers."""
-    def index(label: str) -> int | None:
-        if label == "embeddings":
-            return -1
-        if label.startswith("layer ") and label[6:].isdigit():
-            return int(label[6:])
-        return None
-
     flags: list[dict[str, Any]] = []
     labels = list(e.layers)
     info = e.word_information
     for a in range(len(labels) - 1):
-        ia, ib = index(labels[a]), index(labels[a + 1])
+        ia, ib = layer_position(labels[a]), layer_position(labels[a + 1])
         if ia is None or ib is None or ib != ia + 1 or info.shape[1] == 0:
             continue
         d_mean = float(info[a + 1].mean() - info[a].mean())
