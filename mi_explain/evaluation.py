@@ -79,9 +79,11 @@ def word_importance(explanation: Any, layer: int | str = -1, *, absolute: bool =
       noise scale σ means the state keeps the word, so the order is that of σ reversed; −log σ (rather than
       the clamped information log(σ_prior/σ)₊) keeps words the layer has discarded ordered too.
     * a :class:`~mi_explain.SaliencyExplanation` (any baseline): the ``scores`` of row ``layer`` **as
-      they are** (higher = more important).  The baselines of this package already report magnitudes
-      (mean |∂S/∂x|, |Σ IG|, |Σ R| of LRP, the preservation mask m ∈ [0, 1]), so no absolute value is taken
-      by default; ``absolute=True`` ranks by |score| (for a signed custom method).
+      they are** (higher = more important).  By default the baselines of this package report magnitudes
+      (mean |∂S/∂x|, |Σ IG|, |Σ R| of LRP, the preservation mask m ∈ [0, 1]); run with ``signed=True``,
+      integrated gradients and LRP report the signed share Σ IG / Σ R, so that the order is ferret's: the
+      evidence for the explained class first, the evidence against it last (what the faithfulness study
+      uses, :data:`mi_explain.evaluation_study.PREDICTION_OPTIONS`).  ``absolute=True`` ranks by |score|.
     * a tensor / array / list [W]: used as is (``absolute`` applies).
 
     ``layer``: row index (negative from the end) or row label (e.g. ``"layer 5"``).

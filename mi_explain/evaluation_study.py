@@ -16,7 +16,10 @@ What each method explains (the prediction of the classifier, class y = its predi
   the package default; :func:`lambda_sensitivity` shows how much the ranking moves with λ) and σ_s
   estimated by the package default (random-token copies of each text).
 * the baselines (``"gradient"``, ``"integrated_gradients"``, ``"lrp"``, ``"perturbation"``): the logit of
-  the predicted class y (``explain(..., target="prediction")``), their standard use in ERASER/ferret.
+  the predicted class y (``explain(..., target="prediction")``), their standard use in ERASER/ferret, with
+  the options of :data:`PREDICTION_OPTIONS`: integrated gradients and LRP rank words by their **signed**
+  share of the logit (ferret's convention: the evidence for y first, the evidence against it last), the
+  gradient (Li et al.'s |∂S/∂x|) and the perturbation mask (m ∈ [0, 1]) by their unsigned scores.
 * ``"random"``: a seeded uniformly random ranking (the chance reference; 0 s).
 """
 
@@ -38,11 +41,23 @@ from tqdm.auto import tqdm
 from . import evaluation as ev
 from .adapters import max_model_length
 
-__all__ = ["DEFAULT_METHODS", "compare_paired", "explain_ranking", "explain_rankings", "lambda_sensitivity",
-           "load_results", "model_note", "report_header", "run_study", "study_settings", "study_table",
-           "write_report"]
+__all__ = ["DEFAULT_METHODS", "PREDICTION_OPTIONS", "compare_paired", "explain_ranking", "explain_rankings",
+           "lambda_sensitivity", "load_results", "method_settings", "model_note", "report_header", "run_study",
+           "study_settings", "study_table", "write_report"]
 
 DEFAULT_METHODS = ("information", "gradient", "integrated_gradients", "perturbation", "lrp", "random")
+#: The baselines' options when they explain the prediction (the predicted class's logit: one unit).  A
+#: scalar read-out: ``"sum"`` of one unit is the logit itself — the same magnitudes as the default
+#: ``"vector"`` read-out, from one backward pass instead of one per projection.  Integrated gradients and
+#: LRP ``signed``: a word's share of the logit with its sign, ranked from the most positive down, as ferret
+#: ranks signed explanations; by magnitude, a word that argues strongly *against* the prediction would be
+#: removed first (measured on the CoLA LSTM: integrated gradients LOO τ −0.07 by magnitude, 0.63 signed;
+#: docs/faithfulness_cola.md).  Pass ``{"signed": False}`` (``--unsigned``) for the magnitude ranking.
+PREDICTION_OPTIONS: dict[str, dict[str, Any]] = {
+    "gradient": {"reduction": "sum"},
+    "integrated_gradients": {"reduction": "sum", "signed": True},
+    "lrp": {"reduction": "sum", "signed": True},
+}
 _INFORMATION_STATES = ("classifier_input", "cls")
 
 
@@ -54,6 +69,11 @@ def _information_options(model: nn.Module, state: str) -> dict[str, Any]:
     raise ValueError(f"information_state must be one of {_INFORMATION_STATES}, got {state!r}")
 
 
+def method_settings(method: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The options ``method`` runs with in the study: :data:`PREDICTION_OPTIONS`, overridden by ``options``."""
+    return {**PREDICTION_OPTIONS.get(method, {}), **dict(options or {})}
+
+
 def explain_rankings(method: str, model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str, str]],
                      target: int | None = None, *, information_state: str = "classifier_input", rate: float = 0.1,
                      seed: int = 0, options: dict[str, Any] | None = None,
@@ -61,11 +81,11 @@ def explain_rankings(method: str, model: nn.Module, tokenizer: Any, texts: Seque
     """One word ranking [W] (float64, larger = more important) per text, all texts explained together in the
     method's batched passes.  ``target``: the class the baselines explain (None: each text's predicted class,
     ``explain(..., target="prediction")``; an int: that class's logit for every text).  ``options``: extra
-    options of the method; ``seeds``: per-text seeds of ``"random"``."""
+    options of the method, over :data:`PREDICTION_OPTIONS`; ``seeds``: per-text seeds of ``"random"``."""
     from . import explain
 
     texts = list(texts)
-    options = dict(options or {})
+    options = method_settings(method, options)
     if method == "random":
         seeds = list(seeds) if seeds is not None else [seed + i for i in range(len(texts))]
         return [ev.random_importance(p.n_words, s) for p, s in zip(ev.prepare_texts(tokenizer, texts), seeds)]
@@ -78,8 +98,8 @@ def explain_rankings(method: str, model: nn.Module, tokenizer: Any, texts: Seque
             where: dict[str, Any] = {"target": "prediction"}
         else:
             where = {"target": "logits"}
-            if method != "perturbation":
-                options.setdefault("reduction", ev.class_logit(target))
+            if method != "perturbation" and options.get("reduction", "sum") == "sum":  # one class of the logits
+                options["reduction"] = ev.class_logit(target)
         out = explain(model, tokenizer, texts, method=method, seed=seed, progress=False, batch_size=len(texts),
                       **where, **options)
     return [ev.word_importance(e, -1) for e in out]
@@ -111,8 +131,10 @@ def _options_text(options: dict[str, Any] | None) -> str:
 
 def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool, removal: str = "delete",
                   rate: float = 0.1, information_state: str = "classifier_input",
-                  model_notes: Sequence[str] = (), information_options: dict[str, Any] | None = None) -> str:
-    """The report's title and setup paragraph; ``smoke`` says plainly that the models are smoke-size."""
+                  model_notes: Sequence[str] = (), information_options: dict[str, Any] | None = None,
+                  signed: bool = True) -> str:
+    """The report's title and setup paragraph; ``smoke`` says plainly that the models are smoke-size;
+    ``signed``: whether integrated gradients and LRP ranked by signed share (:data:`PREDICTION_OPTIONS`)."""
     lines = ["# Faithfulness of word rankings: ERASER comprehensiveness/sufficiency, deletion/insertion, LOO", ""]
     if smoke:
         lines += ["> **Smoke run on smoke-size models — not the real study.**  The models are the smoke "
@@ -128,7 +150,12 @@ def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool
               "the class each model predicts on the full text.  Information measure: σ of the "
               f"{state}, λ = {rate:g}{_options_text(information_options)}, ranking by −log σ; the baselines "
               "explain the predicted "
-              "class's logit (target \"prediction\"); random: a seeded random ranking (chance).  "
+              "class's logit (target \"prediction\"); "
+              + ("integrated gradients and LRP rank words by their signed share of the logit (ferret's "
+                 "convention: evidence for the prediction first, against it last), the gradient by |∂S/∂x| and "
+                 "the perturbation mask by m; " if signed else
+                 "every baseline ranks words by magnitude (integrated gradients and LRP: |share of the logit|); ")
+              + "random: a seeded random ranking (chance).  "
               "Definitions: mi_explain/evaluation.py (DeYoung et al. 2020; Attanasio et al. 2023).", ""]
     if model_notes:
         lines += ["Models:", "", *[f"- {n}" for n in model_notes], ""]
@@ -160,7 +187,8 @@ def study_settings(methods: Sequence[str], *, removal: str = "delete", informati
     ``--information_steps`` recomputes those rows instead of silently reusing the old ones."""
     out = {}
     for m in methods:
-        s: dict[str, Any] = {"removal": removal, "seed": int(seed), **dict((method_options or {}).get(m) or {})}
+        s: dict[str, Any] = {"removal": removal, "seed": int(seed),
+                             **method_settings(m, (method_options or {}).get(m))}
         if m == "information":
             s.update(rate=float(rate), information_state=information_state)
         out[m] = json.loads(json.dumps(s, sort_keys=True, default=str))

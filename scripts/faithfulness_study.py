@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lambda_rates", type=float, nargs="*", default=[0.01, 0.1, 1.0],
                    help="λ values for the sensitivity check (empty: skip)")
     p.add_argument("--lambda_texts", type=int, default=5, help="texts per model for the λ check")
+    p.add_argument("--unsigned", action="store_true",
+                   help="rank integrated gradients and LRP by |share| instead of the signed share (ferret's order)")
     p.add_argument("--batch_size", type=int, default=64, help="rows per forward pass when scoring variants")
     p.add_argument("--explain_batch", type=int, default=8, help="texts explained together per method call")
     p.add_argument("--seed", type=int, default=0)
@@ -60,13 +62,16 @@ def main(argv: list[str] | None = None) -> None:
     val = subset(data.validation, args.n_texts, args.seed)
     texts, ids = texts_of(val, data.task), [str(i) for i in val["idx"]]
     info_options = {"tol": args.information_tol, "steps": args.information_steps}
+    method_options: dict = {"information": info_options}
+    if args.unsigned:
+        method_options.update(integrated_gradients={"signed": False}, lrp={"signed": False})
     lam = []
     for name, folder in zip(names, args.models):
         model, tok = load_trained(folder)
         study.run_study(model, tok, texts, args.results, model_name=name, text_ids=ids, methods=args.methods,
                         removal=args.removal, batch_size=args.batch_size, information_state=args.information_state,
                         rate=args.rate, seed=args.seed, explain_batch=args.explain_batch,
-                        done_in=args.also_read, method_options={"information": info_options})
+                        done_in=args.also_read, method_options=method_options)
         if args.lambda_rates and args.report:
             lf = study.lambda_sensitivity(model, tok, texts[:args.lambda_texts], args.lambda_rates, args.rate,
                                           information_state=args.information_state, seed=args.seed,
@@ -78,11 +83,11 @@ def main(argv: list[str] | None = None) -> None:
 
         header = study.report_header(args.task, names, len(texts), smoke=args.smoke, removal=args.removal,
                                      rate=args.rate, information_state=args.information_state,
-                                     information_options=info_options,
+                                     information_options=info_options, signed=not args.unsigned,
                                      model_notes=[study.model_note(f, n) for f, n in zip(args.models, names)])
         settings = study.study_settings(args.methods, removal=args.removal, rate=args.rate, seed=args.seed,
                                         information_state=args.information_state,
-                                        method_options={"information": info_options})
+                                        method_options=method_options)
         frame = study.load_results(args.results, *args.also_read, settings=settings)
         study.write_report(frame, args.report, header=header, figure=args.figure,
                            lambda_frame=pd.concat(lam) if lam else None)

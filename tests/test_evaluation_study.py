@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from mi_explain import evaluation_study as study
 
@@ -123,3 +124,26 @@ def test_study_recomputes_rows_whose_settings_changed(tiny_bert, bert_tokenizer,
     # λ and the removal are settings too
     assert study.run_study(tiny_bert, bert_tokenizer, TEXTS[:1], res, model_name="m", methods=methods,
                            method_options=fast, rate=0.5, progress=False) == 1
+
+
+def test_ig_and_lrp_rank_by_the_signed_share_of_the_predicted_logit(tiny_bert, bert_tokenizer):
+    """The study's default (PREDICTION_OPTIONS): integrated gradients and LRP keep the sign of each word's
+    share of the logit (ferret's order), whose magnitude is the unsigned score; the settings say so, so that
+    rows of the two conventions never mix."""
+    for method in ("integrated_gradients", "lrp"):
+        for target in (None, 0):
+            signed = study.explain_rankings(method, tiny_bert, bert_tokenizer, TEXTS, target, options=FAST[method])
+            plain = study.explain_rankings(method, tiny_bert, bert_tokenizer, TEXTS, target,
+                                           options={**FAST[method], "signed": False})
+            for s, p in zip(signed, plain):
+                assert torch.allclose(s.abs(), p, rtol=1e-4, atol=1e-6), method
+            assert any(bool((s < 0).any()) for s in signed) and any(bool((s > 0).any()) for s in signed), method
+    st = study.study_settings(["gradient", "integrated_gradients", "lrp", "perturbation"])
+    assert st["integrated_gradients"]["signed"] is True and st["lrp"]["signed"] is True
+    assert st["gradient"]["reduction"] == "sum" and "signed" not in st["perturbation"]
+    assert study.study_settings(["lrp"], method_options={"lrp": {"signed": False}})["lrp"]["signed"] is False
+    # one unit: the "sum" read-out gives the gradient the same magnitudes as 16 "vector" projections
+    fast = study.explain_rankings("gradient", tiny_bert, bert_tokenizer, TEXTS[:1], None)[0]
+    vec = study.explain_rankings("gradient", tiny_bert, bert_tokenizer, TEXTS[:1], None,
+                                 options={"reduction": "vector"})[0]
+    assert torch.allclose(fast, vec, rtol=1e-4)

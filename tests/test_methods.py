@@ -104,6 +104,28 @@ def test_gradient_and_ig_are_exact_on_a_linear_map():
     assert torch.allclose(lv.scores[0], iv.scores[0], rtol=1e-4)  # linear map: LRP-0 = IG = gradient × input
 
 
+def test_signed_ig_and_lrp_are_the_signed_shares_on_a_linear_map():
+    """signed=True keeps each word's share of S with its sign (closed form on a linear map: Σ_k a_{ik} x_{ik});
+    its magnitude is the unsigned score, the shares add up to S(x) − S(0), and only a scalar read-out is
+    accepted."""
+    torch.manual_seed(1)
+    n, k, d = 5, 3, 4
+    a, x = torch.randn(d, n * k), torch.randn(n, k)
+    share = (a.view(d, n, k).sum(0) * x).sum(-1)
+    assert (share > 0).any() and (share < 0).any()  # both signs occur, so the test can tell them apart
+    for method, opts in (("integrated_gradients", {"n_steps": 2}), ("lrp", {"epsilon": 0.0})):
+        signed = explain_function(_linear_phi(a), x, method=method, reduction="sum", signed=True, **opts)
+        plain = explain_function(_linear_phi(a), x, method=method, reduction="sum", **opts)
+        assert torch.allclose(signed.scores[0], share, atol=1e-4), method
+        assert torch.allclose(plain.scores[0], share.abs(), atol=1e-4), method
+        assert float(signed.scores[0].sum()) == pytest.approx(float((x.flatten() @ a.T).sum()), abs=1e-3)
+        assert signed.options["signed"] is True and "signed" in signed.options["saliency_label"]
+        with pytest.raises(ValueError, match="signed=True needs a scalar read-out"):
+            explain_function(_linear_phi(a), x, method=method, signed=True, **opts)  # "vector": random signs
+        with pytest.raises(TypeError, match="signed must be"):
+            explain_function(_linear_phi(a), x, method=method, reduction="sum", signed="yes", **opts)
+
+
 def test_perturbation_keeps_exactly_the_words_the_state_reads():
     torch.manual_seed(0)
     w = torch.randn(3, 8)

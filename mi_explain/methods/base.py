@@ -43,7 +43,7 @@ import torch
 from ..results import Result, ResultInfo, SaliencyExplanation
 
 __all__ = ["Attribution", "Batch", "CleanStates", "Method", "REDUCTIONS", "Readout", "ResultInfo", "SaliencyMethod",
-           "StateFn", "combine", "resolve_reduction", "words_mean", "words_sum"]
+           "StateFn", "accumulate", "check_signed", "combine", "resolve_reduction", "words_mean", "words_sum"]
 
 #: fn(x̃ [B, T, K], rows [B]) → one flattened state [B, D_l] per explained state.
 StateFn = Callable[[torch.Tensor, torch.Tensor], Sequence[torch.Tensor]]
@@ -207,9 +207,31 @@ class Batch:
         return out
 
 
-def combine(squares: torch.Tensor, readout: Readout, p: int, n_states: int) -> torch.Tensor:
-    """Per-(text, state) sums of squared per-read-out scores [P·L, …] → sqrt(mean) [P, L, …] (R = 1: |score|)."""
+def combine(squares: torch.Tensor, readout: Readout, p: int, n_states: int, signed: bool = False) -> torch.Tensor:
+    """Per-(text, state) sums of squared per-read-out scores [P·L, …] → sqrt(mean) [P, L, …] (R = 1: |score|).
+    ``signed``: the input holds the signed scores themselves (one scalar read-out), returned as they are."""
+    if signed:
+        return squares.view(p, n_states, *squares.shape[1:])
     return (squares / readout.projections).sqrt().view(p, n_states, *squares.shape[1:])
+
+
+def check_signed(signed: bool, readout: Readout, method: str) -> bool:
+    """Validate the ``signed`` option of an attribution method: a signed score (the word's share of S, with
+    its sign: positive = raises S) exists only for one scalar read-out S, so ``reduction="vector"`` (random
+    ±1 projections, whose signs are arbitrary) is refused."""
+    if not isinstance(signed, bool):
+        raise TypeError(f"signed must be True or False, got {signed!r}")
+    if signed and readout.reduce is None:
+        raise ValueError(f"{method}: signed=True needs a scalar read-out of the state (reduction='sum', 'norm' or "
+                         "a callable); with reduction='vector' the random projections make the sign arbitrary. "
+                         "For a one-unit state such as target='prediction', reduction='sum' is the logit itself")
+    return signed
+
+
+def accumulate(store: torch.Tensor, pl: torch.Tensor, w: torch.Tensor, signed: bool) -> None:
+    """Add the per-read-out word scores ``w`` [B, W] of rows ``pl`` to ``store``: squared (for
+    :func:`combine`'s root mean square), or as they are when ``signed``."""
+    store.index_add_(0, pl, w if signed else w ** 2)
 
 
 def words_mean(tok: torch.Tensor, word_index: torch.Tensor, n_words: int) -> torch.Tensor:

@@ -8,7 +8,10 @@ ICML 2017), both computed with captum on the state function.
 * ``integrated_gradients``: a_{i,k} = (x_{i,k} − x'_{i,k})·∫₀¹ ∂S/∂x_{i,k}(x' + α(x − x')) dα (captum, Gauss–
   Legendre, ``n_steps`` points) from x' = zero word embeddings (special tokens and padding keep theirs, so
   they get no attribution); word saliency |Σ_{k, pieces} a_{i,k}|, the magnitude of the word's share of
-  S(x) − S(x') (``"vector"``: the norm over units of these shares).  ``diagnostics["ig_delta"]``: captum's
+  S(x) − S(x') (``"vector"``: the norm over units of these shares).  ``signed=True`` (a scalar read-out
+  only): the share Σ_{k, pieces} a_{i,k} itself, positive where the word raises S — ferret's convention, in
+  which words are ranked from the most positive down (for the logit of the predicted class: the evidence
+  for the prediction first, the evidence against it last).  ``diagnostics["ig_delta"]``: captum's
   completeness error relative to |S(x) − S(x')|, the largest over read-outs, per state.
 """
 
@@ -16,7 +19,18 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attribution, Batch, Reduction, SaliencyMethod, combine, resolve_reduction, words_mean, words_sum
+from .base import (
+    Attribution,
+    Batch,
+    Reduction,
+    SaliencyMethod,
+    accumulate,
+    check_signed,
+    combine,
+    resolve_reduction,
+    words_mean,
+    words_sum,
+)
 
 __all__ = ["Gradient", "IntegratedGradients"]
 
@@ -56,8 +70,12 @@ class IntegratedGradients(SaliencyMethod):
     saliency_label = "|Σ IG| (per word)"
 
     def __init__(self, reduction: str | Reduction = "vector", projections: int = 16, n_steps: int = 16,
-                 method: str = "gausslegendre") -> None:
+                 method: str = "gausslegendre", signed: bool = False) -> None:
         self.readout = resolve_reduction(reduction, projections)
+        self.signed = check_signed(signed, self.readout, self.name)
+        if self.signed:
+            self.description = "sum over the word's embedding dims of IG attribution, signed (zero-embedding baseline)"
+            self.saliency_label = "Σ IG (per word, signed)"
         if int(n_steps) < 1:
             raise ValueError(f"n_steps must be ≥ 1, got {n_steps}")
         self.n_steps = int(n_steps)
@@ -65,7 +83,7 @@ class IntegratedGradients(SaliencyMethod):
 
     def options(self) -> dict:
         return {"reduction": self.readout.name, "projections": self.readout.projections, "n_steps": self.n_steps,
-                "ig_method": self.method}
+                "ig_method": self.method, "signed": self.signed}
 
     def attribute(self, batch: Batch) -> Attribution:
         from captum.attr import IntegratedGradients as CaptumIG
@@ -87,13 +105,13 @@ class IntegratedGradients(SaliencyMethod):
                 method=self.method)
             w = words_sum(a.detach().float().sum(-1)[:, None], batch.word_index[texts], batch.n_words)[:, 0]
             pl = rows // self.readout.projections
-            squares.index_add_(0, pl, w ** 2)
+            accumulate(squares, pl, w, self.signed)
             with torch.no_grad():
                 signed = forward(xr, texts, which, proj) - forward(baseline[texts], texts, which, proj)
             delta = a.detach().float().flatten(1).sum(1) - signed.float()  # Σ attributions − (S(x) − S(x₀))
             rel = (delta.abs() / signed.abs().clamp(min=1e-12)).cpu()
             rel_delta.scatter_reduce_(0, pl.cpu(), rel, reduce="amax")
-        sal = combine(squares, self.readout, p, batch.n_states)
+        sal = combine(squares, self.readout, p, batch.n_states, self.signed)
         rel = rel_delta.view(p, batch.n_states)
         return Attribution(values=sal, steps=self.n_steps,
                            diagnostics=[{"ig_delta": rel[i].tolist()} for i in range(p)])

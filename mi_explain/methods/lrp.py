@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .base import Attribution, Batch, SaliencyMethod, combine, resolve_reduction, words_sum
+from .base import Attribution, Batch, SaliencyMethod, accumulate, check_signed, combine, resolve_reduction, words_sum
 
 __all__ = ["LRP", "LRPMode", "LRPUnsupportedError", "lstm_lrp"]
 
@@ -418,19 +418,26 @@ class LRP(SaliencyMethod):
     the state is R_d = s_d·∂S/∂s_d for the read-out S of the state (``"sum"``: R = s; ``"norm"``: R = s²/‖s‖;
     ``"vector"``: per unit, combined over units by the Euclidean norm, see :mod:`mi_explain.methods.base`).
     ``diagnostics["lrp_conservation"]``: Σ_words R / Σ_d R_d per state (the least-squares slope over read-outs;
-    1 without biases and ε = 0, less when biases, position embeddings or special tokens hold relevance)."""
+    1 without biases and ε = 0, less when biases, position embeddings or special tokens hold relevance).
+    ``signed=True`` (a scalar read-out only): Σ_{k, pieces} R_{i,k} with its sign (positive = evidence for S)."""
 
     name = "lrp"
     description = "|sum over the word's embedding dims of LRP-epsilon relevance| (modified gradient x input)"
     saliency_label = "|Σ R| (LRP-ε)"
 
-    def __init__(self, reduction: str | Callable = "vector", projections: int = 16, epsilon: float = 1e-3) -> None:
+    def __init__(self, reduction: str | Callable = "vector", projections: int = 16, epsilon: float = 1e-3,
+                 signed: bool = False) -> None:
         self.readout = resolve_reduction(reduction, projections)
+        self.signed = check_signed(signed, self.readout, self.name)
+        if self.signed:
+            self.description = "sum over the word's embedding dims of LRP-epsilon relevance, signed"
+            self.saliency_label = "Σ R (LRP-ε, signed)"
         LRPMode(epsilon)  # validates
         self.epsilon = float(epsilon)
 
     def options(self) -> dict:
-        return {"reduction": self.readout.name, "projections": self.readout.projections, "epsilon": self.epsilon}
+        return {"reduction": self.readout.name, "projections": self.readout.projections, "epsilon": self.epsilon,
+                "signed": self.signed}
 
     def relevance(self, batch: Batch, texts: torch.Tensor, which: torch.Tensor, proj: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -456,9 +463,9 @@ class LRP(SaliencyMethod):
             rel, total_in = self.relevance(batch, texts, which, proj)
             w = words_sum(rel.sum(-1)[:, None], batch.word_index[texts], batch.n_words)[:, 0]
             pl = rows // self.readout.projections
-            squares.index_add_(0, pl, w ** 2)
+            accumulate(squares, pl, w, self.signed)
             num.index_add_(0, pl.cpu(), (w.sum(-1) * total_in).cpu())
             den.index_add_(0, pl.cpu(), (total_in ** 2).cpu())
         cons = (num / den.clamp(min=1e-30)).view(p, batch.n_states)
-        return Attribution(values=combine(squares, self.readout, p, batch.n_states),
+        return Attribution(values=combine(squares, self.readout, p, batch.n_states, self.signed),
                            diagnostics=[{"lrp_conservation": cons[i].tolist()} for i in range(p)])
