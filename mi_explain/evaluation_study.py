@@ -307,18 +307,22 @@ _TABLE = [("aopc_comprehensiveness", "AOPC comp. ↑"), ("aopc_sufficiency", "AO
           ("loo_kendall", "LOO τ ↑"), ("loo_spearman", "LOO ρ ↑"), ("seconds", "s / text")]
 
 
+_EXAMPLE_COMMAND = ("python scripts/faithfulness_study.py --task sst2 --models runs/<root>/sst2/bert/model "
+                    "runs/<root>/sst2/lstm/model --names bert lstm --n_texts 100 "
+                    "--results runs/faithfulness/sst2.jsonl --report docs/faithfulness.md "
+                    "--figure docs/img/faithfulness_sst2.png")
+
 USAGE = """## Reproduce / use
 
 ```
-python scripts/faithfulness_study.py --task sst2 --models runs/<root>/sst2/bert/model runs/<root>/sst2/lstm/model \\
-    --names bert lstm --n_texts 100 --results runs/faithfulness/sst2.jsonl \\
-    --report docs/faithfulness.md --figure docs/img/faithfulness_sst2.png
+{command}
 ```
 
 The results file is appended to one (model, text, method) at a time, and the λ check's texts to
 `<results>_lambda.jsonl` next to it; rerunning the command resumes both.  In Python:
 `mi_explain.evaluation.evaluate(model, tokenizer, texts, {method: rankings})` → tidy frame,
 `summarize(frame)` → mean ± s.e., `mi_explain.plotting.faithfulness_curves(frame)` → the figure.
+`--report_only` rewrites the page from the results file as it is, without explaining anything.
 """
 
 
@@ -384,12 +388,13 @@ def lambda_sensitivity(model: nn.Module, tokenizer: Any, texts: Sequence[str | t
                        rates: Sequence[float] = (0.01, 0.1, 1.0), reference: float = 0.1, *,
                        information_state: str = "classifier_input", seed: int = 0,
                        options: dict[str, Any] | None = None, cache: str | os.PathLike | None = None,
-                       model_name: str = ""):
+                       model_name: str = "", cached_only: bool = False):
     """How much the information ranking moves with λ: per text and rate, Kendall τ_b and Spearman ρ between
     the ranking at that rate and at ``reference``.  ``options``: more options of the information method
     (e.g. ``tol``, ``steps``).  ``cache``: a JSONL file that each finished text is appended to (with
     ``model_name`` and the settings); a rerun with the same settings reads those texts from it instead of
-    explaining them again.  Columns: text_id, rate, kendall, spearman."""
+    explaining them again; ``cached_only``: read the cache and skip the texts it lacks (no explaining; the model
+    may be None).  Columns: text_id, rate, kendall, spearman."""
     import pandas as pd
 
     key = json.dumps({"model": model_name, "reference": float(reference), "state": information_state,
@@ -408,6 +413,8 @@ def lambda_sensitivity(model: nn.Module, tokenizer: Any, texts: Sequence[str | t
         tkey = json.dumps(text)
         if tkey in done and {r["rate"] for r in done[tkey]} >= {float(r) for r in rates}:
             rows += [{**r, "text_id": i} for r in done[tkey] if r["rate"] in {float(x) for x in rates}]
+            continue
+        if cached_only:
             continue
         ref = explain_ranking("information", model, tokenizer, text, 0, information_state=information_state,
                               rate=reference, seed=seed, options=options)
@@ -431,9 +438,11 @@ def _file_slug(name: object) -> str:
 
 
 def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | os.PathLike | None = None,  # noqa: ANN001
-                 notes: Sequence[str] = (), lambda_frame=None) -> Path:  # noqa: ANN001
+                 notes: Sequence[str] = (), lambda_frame=None, command: str | None = None) -> Path:  # noqa: ANN001
     """Write the markdown report: ``header`` (free text), the table, the paired comparison of the
-    information measure with each baseline as plain sentences, the λ sensitivity and the figure."""
+    information measure with each baseline as plain sentences, the λ sensitivity and the figure.  The last
+    section is ``notes`` or else how to reproduce the page: ``command`` (the command that made it; default:
+    an example command)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     parts = [header.rstrip(), "", "## Results (mean ± standard error over texts)", "", study_table(frame), ""]
@@ -482,6 +491,6 @@ def write_report(frame, path: str | os.PathLike, *, header: str, figure: str | o
             fig.savefig(out, dpi=110)
             plt.close(fig)
             parts += [f"![faithfulness curves of {model}]({os.path.relpath(out, path.parent)})", ""]
-    parts += list(notes) or [USAGE]
+    parts += list(notes) or [USAGE.replace("{command}", command or _EXAMPLE_COMMAND)]
     path.write_text("\n".join(parts).rstrip() + "\n")
     return path

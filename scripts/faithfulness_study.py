@@ -10,6 +10,9 @@ and mi_explain.evaluation_study.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import sys
 from pathlib import Path
 
 import torch
@@ -51,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="more results files: their pairs count as done and enter the report")
     p.add_argument("--report", default=None, help="markdown report to write (e.g. docs/faithfulness.md)")
     p.add_argument("--figure", default=None, help="PNG of the curves, linked from the report")
+    p.add_argument("--report_only", action="store_true",
+                   help="write the report from the results file as it is (no explaining; λ check from its cache)")
     p.add_argument("--smoke", action="store_true", help="say in the report that the models are smoke-size")
     args = p.parse_args(argv)
 
@@ -67,15 +72,16 @@ def main(argv: list[str] | None = None) -> None:
         method_options.update(integrated_gradients={"signed": False}, lrp={"signed": False})
     lam = []
     for name, folder in zip(names, args.models):
-        model, tok = load_trained(folder)
-        study.run_study(model, tok, texts, args.results, model_name=name, text_ids=ids, methods=args.methods,
-                        removal=args.removal, batch_size=args.batch_size, information_state=args.information_state,
-                        rate=args.rate, seed=args.seed, explain_batch=args.explain_batch,
-                        done_in=args.also_read, method_options=method_options)
+        model, tok = (None, None) if args.report_only else load_trained(folder)
+        if not args.report_only:
+            study.run_study(model, tok, texts, args.results, model_name=name, text_ids=ids, methods=args.methods,
+                            removal=args.removal, batch_size=args.batch_size,
+                            information_state=args.information_state, rate=args.rate, seed=args.seed,
+                            explain_batch=args.explain_batch, done_in=args.also_read, method_options=method_options)
         if args.lambda_rates and args.report:
             lf = study.lambda_sensitivity(model, tok, texts[:args.lambda_texts], args.lambda_rates, args.rate,
                                           information_state=args.information_state, seed=args.seed,
-                                          options=info_options, model_name=name,
+                                          options=info_options, model_name=name, cached_only=args.report_only,
                                           cache=Path(args.results).with_name(Path(args.results).stem + "_lambda.jsonl"))
             lam.append(lf.assign(model=name))
     if args.report:
@@ -89,8 +95,25 @@ def main(argv: list[str] | None = None) -> None:
                                         information_state=args.information_state,
                                         method_options=method_options)
         frame = study.load_results(args.results, *args.also_read, settings=settings)
+        frame = frame[frame["model"].isin([str(n) for n in names])]
         study.write_report(frame, args.report, header=header, figure=args.figure,
-                           lambda_frame=pd.concat(lam) if lam else None)
+                           lambda_frame=pd.concat(lam) if lam else None, command=_command(argv))
+
+
+def _command(argv: list[str] | None) -> str:
+    """This run's command line for the report (paths under the working directory made relative; without
+    ``--report_only``, so that it reproduces the results, not just the page)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    cwd = Path.cwd().resolve()
+
+    def show(a: str) -> str:
+        q = Path(a)
+        if q.is_absolute() and q.resolve().is_relative_to(cwd):
+            return os.path.relpath(q.resolve(), cwd)
+        return a
+
+    return "python scripts/faithfulness_study.py " + " ".join(shlex.quote(show(a)) for a in args
+                                                              if a != "--report_only")
 
 
 if __name__ == "__main__":
