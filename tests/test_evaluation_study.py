@@ -149,29 +149,35 @@ def test_ig_and_lrp_rank_by_the_signed_share_of_the_predicted_logit(tiny_bert, b
     assert torch.allclose(fast, vec, rtol=1e-4)
 
 
-def test_script_runs_resumes_and_rewrites_its_page_from_the_results(tiny_bert, bert_tokenizer, tmp_path,
-                                                                     monkeypatch):
-    """scripts/faithfulness_study.py end to end on a saved tiny classifier and a local GLUE folder: the page
-    names the signed convention and the command that made it (relative paths, no --report_only);
-    --report_only rewrites it from the results file without explaining anything."""
-    import importlib.util
+def test_script_runs_resumes_and_rewrites_its_page_from_the_results(tiny_bert, bert_tokenizer, tmp_path):
+    """scripts/faithfulness_study.py end to end (run as a command) on a saved tiny classifier and a local GLUE
+    folder: the page names the signed convention and the command that made it (relative paths, without
+    --report_only); --report_only rewrites it from the results file without explaining anything."""
+    import os
+    import subprocess
+    import sys
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(
-        "faithfulness_study_script", Path(__file__).resolve().parents[1] / "scripts" / "faithfulness_study.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    repo = Path(__file__).resolve().parents[1]
     glue = tmp_path / "glue" / "sst2"
     glue.mkdir(parents=True)
     (glue / "train.tsv").write_text("sentence\tlabel\na fine film\t1\n")
     (glue / "validation.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t1\n" for t in TEXTS))
     tiny_bert.save_pretrained(tmp_path / "model")
     bert_tokenizer.save_pretrained(tmp_path / "model")
-    monkeypatch.chdir(tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "MPLBACKEND": "Agg", "TRANSFORMERS_VERBOSITY": "error",
+           "PYTHONPATH": os.pathsep.join([str(repo), *filter(None, [os.environ.get("PYTHONPATH")])])}
     args = ["--task", "sst2", "--data_dir", str(tmp_path / "glue"), "--models", str(tmp_path / "model"),
             "--names", "tiny", "--methods", "integrated_gradients", "lrp", "random", "--n_texts", "2",
             "--lambda_rates", "--results", str(tmp_path / "r.jsonl"), "--report", str(tmp_path / "page.md")]
-    script.main(args)
+
+    def run(*extra: str) -> None:
+        proc = subprocess.run([sys.executable, str(repo / "scripts" / "faithfulness_study.py"), *args, *extra],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+    run()
     page = (tmp_path / "page.md").read_text()
     assert "signed share of the logit" in page and "| tiny | integrated_gradients | 2 |" in page
     assert "python scripts/faithfulness_study.py --task sst2 --data_dir glue --models model" in page
@@ -179,10 +185,10 @@ def test_script_runs_resumes_and_rewrites_its_page_from_the_results(tiny_bert, b
     n_records = len((tmp_path / "r.jsonl").read_text().splitlines())
     assert n_records == 6
     (tmp_path / "page.md").unlink()
-    script.main(args + ["--report_only"])
+    run("--report_only")
     again = (tmp_path / "page.md").read_text()
     command = [line for line in again.splitlines() if line.startswith("python scripts/faithfulness_study.py")]
     assert again == page and len(command) == 1 and "--report_only" not in command[0]
     assert len((tmp_path / "r.jsonl").read_text().splitlines()) == n_records  # nothing explained again
-    script.main(args + ["--unsigned", "--report_only"])  # no rows under the unsigned settings: said, not mixed
+    run("--unsigned", "--report_only")  # no rows under the unsigned settings: none shown, none mixed in
     assert "| tiny | integrated_gradients |" not in (tmp_path / "page.md").read_text()
