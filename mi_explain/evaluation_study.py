@@ -19,7 +19,9 @@ What each method explains (the prediction of the classifier, class y = its predi
   the predicted class y (``explain(..., target="prediction")``), their standard use in ERASER/ferret, with
   the options of :data:`PREDICTION_OPTIONS`: integrated gradients and LRP rank words by their **signed**
   share of the logit (ferret's convention: the evidence for y first, the evidence against it last), the
-  gradient (Li et al.'s |∂S/∂x|) and the perturbation mask (m ∈ [0, 1]) by their unsigned scores.
+  gradient (Li et al.'s |∂S/∂x|) and the perturbation mask (m ∈ [0, 1], two-sided preservation of the
+  logit) by their unsigned scores; ``{"perturbation": {"signed": True}}`` plays Fong & Vedaldi's score game
+  instead (keep the logit high), whose mask drops the words that argue against y.
 * ``"random"``: a seeded uniformly random ranking (the chance reference; 0 s).
 """
 
@@ -132,9 +134,10 @@ def _options_text(options: dict[str, Any] | None) -> str:
 def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool, removal: str = "delete",
                   rate: float = 0.1, information_state: str = "classifier_input",
                   model_notes: Sequence[str] = (), information_options: dict[str, Any] | None = None,
-                  signed: bool = True) -> str:
+                  signed: bool = True, signed_perturbation: bool = False) -> str:
     """The report's title and setup paragraph; ``smoke`` says plainly that the models are smoke-size;
-    ``signed``: whether integrated gradients and LRP ranked by signed share (:data:`PREDICTION_OPTIONS`)."""
+    ``signed``: whether integrated gradients and LRP ranked by signed share (:data:`PREDICTION_OPTIONS`);
+    ``signed_perturbation``: whether the perturbation mask played the score game."""
     lines = ["# Faithfulness of word rankings: ERASER comprehensiveness/sufficiency, deletion/insertion, LOO", ""]
     if smoke:
         lines += ["> **Smoke run on smoke-size models — not the real study.**  The models are the smoke "
@@ -155,6 +158,10 @@ def report_header(task: str, models: Sequence[str], n_texts: int, *, smoke: bool
                  "convention: evidence for the prediction first, against it last), the gradient by |∂S/∂x| and "
                  "the perturbation mask by m; " if signed else
                  "every baseline ranks words by magnitude (integrated gradients and LRP: |share of the logit|); ")
+              + ("the perturbation mask plays the score game (keep the logit high: words against the class are "
+                 "dropped); " if signed_perturbation else
+                 "the perturbation mask preserves the logit's value (two-sided: words against the class are kept "
+                 "too); ")
               + "random: a seeded random ranking (chance).  "
               "Definitions: mi_explain/evaluation.py (DeYoung et al. 2020; Attanasio et al. 2023).", ""]
     if model_notes:

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lambda_texts", type=int, default=5, help="texts per model for the λ check")
     p.add_argument("--unsigned", action="store_true",
                    help="rank integrated gradients and LRP by |share| instead of the signed share (ferret's order)")
+    p.add_argument("--signed_perturbation", action="store_true",
+                   help="perturbation mask by the score game (keep the predicted class's logit high; "
+                        "Perturbation(signed=True)) instead of the two-sided preservation of the logit")
     p.add_argument("--batch_size", type=int, default=64, help="rows per forward pass when scoring variants")
     p.add_argument("--explain_batch", type=int, default=8, help="texts explained together per method call")
     p.add_argument("--seed", type=int, default=0)
@@ -70,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     method_options: dict = {"information": info_options}
     if args.unsigned:
         method_options.update(integrated_gradients={"signed": False}, lrp={"signed": False})
+    if args.signed_perturbation:
+        method_options["perturbation"] = {"signed": True}
     lam = []
     for name, folder in zip(names, args.models):
         model, tok = (None, None) if args.report_only else load_trained(folder)
@@ -90,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         header = study.report_header(args.task, names, len(texts), smoke=args.smoke, removal=args.removal,
                                      rate=args.rate, information_state=args.information_state,
                                      information_options=info_options, signed=not args.unsigned,
+                                     signed_perturbation=args.signed_perturbation,
                                      model_notes=[study.model_note(f, n) for f, n in zip(args.models, names)])
         settings = study.study_settings(args.methods, removal=args.removal, rate=args.rate, seed=args.seed,
                                         information_state=args.information_state,

@@ -147,6 +147,30 @@ def test_perturbation_keeps_exactly_the_words_the_state_reads():
         explain_function(phi, x, method="perturbation", tol=-1.0)
 
 
+def test_signed_perturbation_drops_the_words_that_argue_against_the_score():
+    """A linear score with contributions c = +2, −1.5, 0, +0.8 (score 1.3): the two-sided preservation mask only
+    reproduces the score's value (Σ m·c ≈ 1.3, here with part of the first word), the score game
+    (signed=True) keeps the positive words whole and drops the one that argues against the score."""
+    x = torch.zeros(4, 3)
+    x[:, 0] = torch.tensor([2.0, -1.5, 0.0, 0.8])
+
+    def phi(xt):
+        return xt[:, :, 0].sum(1, keepdim=True)  # one unit: the score
+
+    plain = explain_function(phi, x, method="perturbation", steps=300).scores[0]
+    signed = explain_function(phi, x, method="perturbation", steps=300, signed=True)
+    m = signed.scores[0]
+    c = x[:, 0]
+    assert abs(float((plain * c).sum()) - 1.3) < 0.15, plain
+    assert m[1] < 0.1 and float((m * c).sum()) > 2.6, m
+    assert m[0] > 0.9 and m[3] > 0.9 and m[2] < 0.1, m
+    assert signed.options["signed"] is True
+    with pytest.raises(ValueError, match="one-unit states"):
+        explain_function(lambda xt: xt[:, :, 0], x, method="perturbation", steps=5, signed=True)
+    with pytest.raises(TypeError, match="signed must be"):
+        explain_function(phi, x, method="perturbation", signed=1)
+
+
 # --------------------------------------------------------------------------------------- LRP
 
 

@@ -17,6 +17,14 @@ initially (m = ½), Adam (lr ``lr``) for at most ``steps`` steps; all texts × s
 optimisation stops early once no mask value has moved by more than ``tol`` over the last ``check`` steps
 (``tol=0``: always run all ``steps``; the steps taken are reported as ``steps`` of the explanation).  Saliency = m
 (1 = the state needs the word, 0 = deleting it does not matter).  ``objective``: final loss per state.
+
+``signed=True`` (a one-unit state only, e.g. a class logit with ``target="prediction"``): Fong & Vedaldi's
+preservation game for a class score — the score should stay as HIGH as possible, not merely unchanged:
+
+    min_m  λ·mean_i m_i  +  β·mean_i |m_{i+1} − m_i|³  +  (s − Φ(x̃(m))) / |Φ(x₀) − s|
+
+so a word that argues against the class is dropped (deleting it raises the score) instead of kept.  The
+two-sided default keeps such a word too (deleting it moves the state), so its ranking is by magnitude.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ class Perturbation(SaliencyMethod):
     saliency_label = "mask m (1 = kept)"
 
     def __init__(self, area: float = 0.5, tv: float = 0.0, steps: int = 300, lr: float = 0.1,
-                 baseline: str = "zero", tol: float = 1e-3, check: int = 10) -> None:
+                 baseline: str = "zero", tol: float = 1e-3, check: int = 10, signed: bool = False) -> None:
         if not area > 0:
             raise ValueError(f"area (λ) must be positive, got {area}")
         if baseline not in ("zero", "mean"):
@@ -45,10 +53,16 @@ class Perturbation(SaliencyMethod):
             raise ValueError(f"need tol ≥ 0 and check ≥ 1, got tol={tol}, check={check}")
         self.area, self.tv, self.steps, self.lr, self.baseline = float(area), float(tv), int(steps), float(lr), baseline
         self.tol, self.check = float(tol), int(check)
+        if not isinstance(signed, bool):
+            raise TypeError(f"signed must be True or False, got {signed!r}")
+        self.signed = signed
+        if signed:
+            self.description = "preservation mask m in [0,1] keeping the score high (Fong & Vedaldi's game)"
+            self.saliency_label = "mask m (1 = kept; score game)"
 
     def options(self) -> dict:
         return {"area": self.area, "tv": self.tv, "steps": self.steps, "lr": self.lr, "baseline": self.baseline,
-                "tol": self.tol, "check": self.check}
+                "tol": self.tol, "check": self.check, "signed": self.signed}
 
     def attribute(self, batch: Batch) -> Attribution:
         p, t, k = batch.x.shape
@@ -70,10 +84,18 @@ class Perturbation(SaliencyMethod):
         with torch.no_grad():
             clean, scale = [], []
             for _rows, texts, which, _ in chunks:
-                s = self._pick(batch.fn(batch.x[texts], texts), which)
+                states = batch.fn(batch.x[texts], texts)
+                if self.signed and any(st.shape[1] != 1 for st in states):
+                    raise ValueError("perturbation: signed=True needs one-unit states (a class score, e.g. "
+                                     "target='prediction'); got states of "
+                                     f"{sorted({int(st.shape[1]) for st in states})} units")
+                s = self._pick(states, which)
                 s0 = self._pick(batch.fn(x0[texts], texts), which)
                 clean.append(s)
-                scale.append(((s0 - s) ** 2).sum(-1).clamp(min=1e-12))
+                if self.signed:
+                    scale.append((s0 - s).abs().sum(-1).clamp(min=1e-6))
+                else:
+                    scale.append(((s0 - s) ** 2).sum(-1).clamp(min=1e-12))
         taken, last = 0, torch.sigmoid(theta.detach()).clone()
         for step in range(self.steps):
             opt.zero_grad()
@@ -82,7 +104,11 @@ class Perturbation(SaliencyMethod):
                 m_tok = torch.where(words[texts], m.gather(1, batch.word_index[texts].clamp(min=0)),
                                     torch.ones(len(rows), t, device=dev))
                 xt = x0[texts] + m_tok[..., None] * (batch.x[texts] - x0[texts])
-                err = ((self._pick(batch.fn(xt, texts), which) - clean[c]) ** 2).sum(-1) / scale[c]
+                now_s = self._pick(batch.fn(xt, texts), which)
+                if self.signed:  # the score's drop (negative when x̃ scores higher), relative to deleting all
+                    err = (clean[c] - now_s).sum(-1) / scale[c]
+                else:
+                    err = ((now_s - clean[c]) ** 2).sum(-1) / scale[c]
                 r = real[texts].float()
                 n = r.sum(1).clamp(min=1)
                 loss = self.area * (m * r).sum(1) / n + err
