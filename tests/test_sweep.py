@@ -221,3 +221,27 @@ def test_cli_sweep_sharded_by_accelerate_launch(tmp_path: Path, tiny_bert, bert_
     assert summary["processes"] == 2 and summary["lines"] == 10
     assert sorted(summary["explained_now_per_process"].values()) == [2, 3]
     assert [m["idx"] for _, m in read_jsonl(tmp_path / "o" / "results.jsonl", with_meta=True)] == [*range(5)] * 2
+
+
+def test_word_counts_order_by_count_then_word() -> None:
+    """Most used first; ties in alphabetical order, whatever the string hashing (the committed GLUE summaries
+    must not change between two exports of the same sweeps)."""
+    import torch
+
+    from mi_explain import Explanation
+    from mi_explain.sweep.analysis import word_counts
+
+    def one(words: list[str], sigma: list[float]) -> Explanation:
+        n = len(words)
+        return Explanation(words=words, layers=["prediction state"], sigma=torch.tensor([sigma]), tokens=words,
+                           token_to_word=list(range(n)), pieces=[1] * n, embedding_dim=4, prior_scale=1.0,
+                           objective=torch.zeros(1), converged=torch.ones(1, dtype=torch.bool),
+                           at_bound=torch.zeros(1, n, dtype=torch.bool), steps=1,
+                           regularization=torch.ones(1), text=" ".join(words), target="cls", options={},
+                           diagnostics={})
+
+    ex = [one(["zeta", "alpha", "the", "mid"], [0.1, 0.2, 0.3, 0.9]),
+          one(["mid", "zeta", "alpha"], [0.1, 0.2, 0.3])]
+    frame = word_counts(ex, top_k=2)
+    assert frame["word"].tolist() == ["zeta", "alpha", "mid"] and frame["count"].tolist() == [2, 1, 1]
+    assert frame["sentences"].tolist() == [2, 2, 2]

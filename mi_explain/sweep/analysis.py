@@ -48,8 +48,9 @@ def used_words(e: Explanation, top_k: int, first_segment_only: bool = False) -> 
 
 
 def word_counts(explanations: Sequence[Explanation], top_k: int):
-    """DataFrame (word, count, sentences, stopword) over sentences, most used first: ``count`` = sentences in
-    which the word is used for prediction, ``sentences`` = sentences containing it."""
+    """DataFrame (word, count, sentences, stopword) over sentences, most used first (ties in alphabetical
+    order, so that the table does not depend on string hashing): ``count`` = sentences in which the word is
+    used for prediction, ``sentences`` = sentences containing it."""
     import pandas as pd
 
     used, seen = Counter(), Counter()
@@ -57,7 +58,7 @@ def word_counts(explanations: Sequence[Explanation], top_k: int):
         words = [w.lower() for w in e.words]
         seen.update(set(words))
         used.update({words[j] for j in used_words(e, top_k)})
-    rows = [(w, c, seen[w], is_stopword(w)) for w, c in used.most_common()]
+    rows = [(w, c, seen[w], is_stopword(w)) for w, c in sorted(used.items(), key=lambda wc: (-wc[1], wc[0]))]
     return pd.DataFrame(rows, columns=["word", "count", "sentences", "stopword"])
 
 
