@@ -50,7 +50,9 @@ __all__ = ["DEFAULT_METHODS", "PREDICTION_OPTIONS", "compare_paired", "explain_r
 DEFAULT_METHODS = ("information", "gradient", "integrated_gradients", "perturbation", "lrp", "random")
 #: The baselines' options when they explain the prediction (the predicted class's logit: one unit).  A
 #: scalar read-out: ``"sum"`` of one unit is the logit itself — the same magnitudes as the default
-#: ``"vector"`` read-out, from one backward pass instead of one per projection.  Integrated gradients and
+#: ``"vector"`` read-out, from one backward pass instead of one per projection (``explain`` itself now
+#: collapses "vector" on a one-unit state to one projection, ``Batch.readout_for``; "sum" stays so that the
+#: recorded rows' settings stay valid).  Integrated gradients and
 #: LRP ``signed``: a word's share of the logit with its sign, ranked from the most positive down, as ferret
 #: ranks signed explanations; by magnitude, a word that argues strongly *against* the prediction would be
 #: removed first (measured on the CoLA LSTM: integrated gradients LOO τ −0.07 by magnitude, 0.63 signed;

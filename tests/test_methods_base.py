@@ -80,3 +80,23 @@ def test_a_baseline_result_carries_the_result_info():
     assert e.options == {"method": "toy", "saliency": "a test score", "saliency_label": "toy score", "alpha": 1,
                          "seed": 3}
     assert e.diagnostics == {"seconds": 1.0, "ig_delta": 0.5} and e.text == "a cat" and e.tokens == info.tokens
+
+
+def test_vector_readout_of_a_one_unit_state_collapses_to_one_projection(tiny_bert, bert_tokenizer):
+    """target="prediction" explains one unit: the R ±1 projections of "vector" all have the same square, so the
+    batch runs one (Batch.readout_for) and the scores equal those of the plain scalar read-out."""
+    from mi_explain import explain
+    from mi_explain.methods.base import Batch, Readout
+
+    text = "the film is funny , sad and surprisingly tender"
+    for method, opts in (("gradient", {}), ("integrated_gradients", {"n_steps": 4}), ("lrp", {})):
+        vec = explain(tiny_bert, bert_tokenizer, text, method=method, target="prediction", progress=False, **opts)
+        one = explain(tiny_bert, bert_tokenizer, text, method=method, target="prediction", reduction="sum",
+                      progress=False, **opts)
+        assert torch.allclose(vec.scores, one.scores, rtol=1e-4, atol=1e-7), method
+    x = torch.zeros(1, 2, 3)
+    wi = torch.zeros(1, 2, dtype=torch.long)
+    vector = Readout("vector", None, 16)
+    assert Batch(fn=None, x=x, word_index=wi, n_words=1, n_states=1, target="prediction").readout_for(vector) \
+        == Readout("vector", None, 1)
+    assert Batch(fn=None, x=x, word_index=wi, n_words=1, n_states=1, target="tokens").readout_for(vector) == vector

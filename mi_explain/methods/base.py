@@ -173,6 +173,14 @@ class Batch:
             self._vectors[key] = (draws * 2 - 1).float().T.contiguous()
         return self._vectors[key].to(device)
 
+    def readout_for(self, readout: Readout) -> Readout:
+        """The read-out to run: a ``"vector"`` read-out of one-unit states (``target="prediction"``: the logit of
+        the predicted class) is exact with ONE projection — every ±1 projection of one unit has the same
+        square — so the R projections collapse to one (the same scores, R times fewer passes)."""
+        if readout.reduce is None and readout.projections > 1 and self.target == "prediction":
+            return Readout(readout.name, None, 1)
+        return readout
+
     def scalar(self, readout: Readout) -> Callable[..., torch.Tensor]:
         """forward(x̃ [B, T, K], texts [B], states [B], read-outs [B]) → the scalar of row b's own state [B]."""
 
@@ -215,13 +223,14 @@ def combine(squares: torch.Tensor, readout: Readout, p: int, n_states: int, sign
     return (squares / readout.projections).sqrt().view(p, n_states, *squares.shape[1:])
 
 
-def check_signed(signed: bool, readout: Readout, method: str) -> bool:
+def check_signed(signed: bool, readout: Readout | None, method: str) -> bool:
     """Validate the ``signed`` option of an attribution method: a signed score (the word's share of S, with
     its sign: positive = raises S) exists only for one scalar read-out S, so ``reduction="vector"`` (random
-    ±1 projections, whose signs are arbitrary) is refused."""
+    ±1 projections, whose signs are arbitrary) is refused.  ``readout`` None: a method without read-outs,
+    which checks its states itself."""
     if not isinstance(signed, bool):
         raise TypeError(f"signed must be True or False, got {signed!r}")
-    if signed and readout.reduce is None:
+    if signed and readout is not None and readout.reduce is None:
         raise ValueError(f"{method}: signed=True needs a scalar read-out of the state (reduction='sum', 'norm' or "
                          "a callable); with reduction='vector' the random projections make the sign arbitrary. "
                          "For a one-unit state such as target='prediction', reduction='sum' is the logit itself")

@@ -52,13 +52,14 @@ class Gradient(SaliencyMethod):
         from captum.attr import Saliency
 
         p, t, k = batch.x.shape
-        forward = batch.scalar(self.readout)
+        readout = batch.readout_for(self.readout)
+        forward = batch.scalar(readout)
         squares = torch.zeros(p * batch.n_states, t, k, device=batch.x.device)
-        for rows, texts, which, proj in batch.chunks(self.readout):
+        for rows, texts, which, proj in batch.chunks(readout):
             g = Saliency(forward).attribute(batch.x[texts].clone().requires_grad_(True), abs=False,
                                             additional_forward_args=(texts, which, proj))
-            squares.index_add_(0, rows // self.readout.projections, g.detach().float() ** 2)
-        tok = combine(squares, self.readout, p, batch.n_states).mean(-1)  # [P, L, T]
+            squares.index_add_(0, rows // readout.projections, g.detach().float() ** 2)
+        tok = combine(squares, readout, p, batch.n_states).mean(-1)  # [P, L, T]
         return Attribution(values=words_mean(tok, batch.word_index, batch.n_words))
 
 
@@ -90,13 +91,14 @@ class IntegratedGradients(SaliencyMethod):
 
         p, t, _ = batch.x.shape
         n_pl = p * batch.n_states
-        forward = batch.scalar(self.readout)
+        readout = batch.readout_for(self.readout)
+        forward = batch.scalar(readout)
         keep = (batch.word_index < 0)[..., None].to(batch.x.dtype)  # special tokens / padding: not attributed
         baseline = batch.x * keep
         squares = torch.zeros(n_pl, batch.n_words, device=batch.x.device)
         rel_delta = torch.zeros(n_pl)
         rows_per_chunk = max(1, batch.default_chunk() // self.n_steps)  # captum runs rows × n_steps at once
-        for rows, texts, which, proj in batch.chunks(self.readout, max_batch=rows_per_chunk):
+        for rows, texts, which, proj in batch.chunks(readout, max_batch=rows_per_chunk):
             xr = batch.x[texts].clone()
             # all n_steps interpolation points of all rows in one forward/backward pass (captum expands them);
             # the completeness gap is computed once here rather than again inside captum
@@ -104,14 +106,14 @@ class IntegratedGradients(SaliencyMethod):
                 xr, baselines=baseline[texts], additional_forward_args=(texts, which, proj), n_steps=self.n_steps,
                 method=self.method)
             w = words_sum(a.detach().float().sum(-1)[:, None], batch.word_index[texts], batch.n_words)[:, 0]
-            pl = rows // self.readout.projections
+            pl = rows // readout.projections
             accumulate(squares, pl, w, self.signed)
             with torch.no_grad():
                 signed = forward(xr, texts, which, proj) - forward(baseline[texts], texts, which, proj)
             delta = a.detach().float().flatten(1).sum(1) - signed.float()  # Σ attributions − (S(x) − S(x₀))
             rel = (delta.abs() / signed.abs().clamp(min=1e-12)).cpu()
             rel_delta.scatter_reduce_(0, pl.cpu(), rel, reduce="amax")
-        sal = combine(squares, self.readout, p, batch.n_states, self.signed)
+        sal = combine(squares, readout, p, batch.n_states, self.signed)
         rel = rel_delta.view(p, batch.n_states)
         return Attribution(values=sal, steps=self.n_steps,
                            diagnostics=[{"ig_delta": rel[i].tolist()} for i in range(p)])

@@ -60,7 +60,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .base import Attribution, Batch, SaliencyMethod, accumulate, check_signed, combine, resolve_reduction, words_sum
+from .base import (
+    Attribution,
+    Batch,
+    Readout,
+    SaliencyMethod,
+    accumulate,
+    check_signed,
+    combine,
+    resolve_reduction,
+    words_sum,
+)
 
 __all__ = ["LRP", "LRPMode", "LRPUnsupportedError", "lstm_lrp"]
 
@@ -439,8 +449,8 @@ class LRP(SaliencyMethod):
         return {"reduction": self.readout.name, "projections": self.readout.projections, "epsilon": self.epsilon,
                 "signed": self.signed}
 
-    def relevance(self, batch: Batch, texts: torch.Tensor, which: torch.Tensor, proj: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    def relevance(self, batch: Batch, texts: torch.Tensor, which: torch.Tensor, proj: torch.Tensor,
+                  readout: Readout | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Relevance at the word embeddings [B, T, K] of rows (texts, states, read-outs) and the relevance
         put in at the state [B]."""
         xr = batch.x[texts].clone().requires_grad_(True)
@@ -448,7 +458,7 @@ class LRP(SaliencyMethod):
         with torch.enable_grad():
             with mode:
                 states = list(batch.fn(xr, texts))
-            seeds = batch.relevance_seeds(self.readout, states, which, proj)
+            seeds = batch.relevance_seeds(readout or self.readout, states, which, proj)
             total_in = sum((g.float() * s.detach().float()).sum(-1) for g, s in zip(seeds, states))
             (grad,) = torch.autograd.grad(states, xr, grad_outputs=seeds, allow_unused=True)
         rel = (xr.detach() * grad).float() if grad is not None else torch.zeros_like(xr)
@@ -459,13 +469,14 @@ class LRP(SaliencyMethod):
         n_pl = p * batch.n_states
         squares = torch.zeros(n_pl, batch.n_words, device=batch.x.device)
         num, den = torch.zeros(n_pl), torch.zeros(n_pl)  # conservation: slope of Σ_words R on R_in
-        for rows, texts, which, proj in batch.chunks(self.readout):
-            rel, total_in = self.relevance(batch, texts, which, proj)
+        readout = batch.readout_for(self.readout)
+        for rows, texts, which, proj in batch.chunks(readout):
+            rel, total_in = self.relevance(batch, texts, which, proj, readout)
             w = words_sum(rel.sum(-1)[:, None], batch.word_index[texts], batch.n_words)[:, 0]
-            pl = rows // self.readout.projections
+            pl = rows // readout.projections
             accumulate(squares, pl, w, self.signed)
             num.index_add_(0, pl.cpu(), (w.sum(-1) * total_in).cpu())
             den.index_add_(0, pl.cpu(), (total_in ** 2).cpu())
         cons = (num / den.clamp(min=1e-30)).view(p, batch.n_states)
-        return Attribution(values=combine(squares, self.readout, p, batch.n_states, self.signed),
+        return Attribution(values=combine(squares, readout, p, batch.n_states, self.signed),
                            diagnostics=[{"lrp_conservation": cons[i].tolist()} for i in range(p)])

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attribution, Batch, SaliencyMethod
+from .base import Attribution, Batch, SaliencyMethod, check_signed
 
 __all__ = ["Perturbation"]
 
@@ -53,9 +53,7 @@ class Perturbation(SaliencyMethod):
             raise ValueError(f"need tol ≥ 0 and check ≥ 1, got tol={tol}, check={check}")
         self.area, self.tv, self.steps, self.lr, self.baseline = float(area), float(tv), int(steps), float(lr), baseline
         self.tol, self.check = float(tol), int(check)
-        if not isinstance(signed, bool):
-            raise TypeError(f"signed must be True or False, got {signed!r}")
-        self.signed = signed
+        self.signed = check_signed(signed, None, self.name)  # one-unit states: checked in attribute()
         if signed:
             self.description = "preservation mask m in [0,1] keeping the score high (Fong & Vedaldi's game)"
             self.saliency_label = "mask m (1 = kept; score game)"
