@@ -64,8 +64,10 @@ if [[ "$STEP" == sweep || "$STEP" == all ]]; then
 fi
 if [[ "$STEP" == report || "$STEP" == all ]]; then
   # reports under $ROOT, then the compact summaries (docs/data) and docs/results.md recomputed from them alone
+  # Fig. 9 from the SST-2 trainings that ran with probe_texts > 0 (their mi_history.csv)
+  FIG9=(); compgen -G "$ROOT/sst2/*/mi_history.csv" >/dev/null && FIG9=(--fig9 "$ROOT/sst2")
   { "$PY" -m mi_explain.glue.report "$ROOT" &&
-    "$PY" -m mi_explain.glue.report --export "$ROOT" --data docs/data --img docs/img --tag cpu &&
+    "$PY" -m mi_explain.glue.report --export "$ROOT" --data docs/data --img docs/img --tag cpu "${FIG9[@]}" &&
     "$PY" -m mi_explain.glue.report --from-data docs/data --out docs/results.md --img docs/img --tag cpu; } ||
     echo "FAILED report"
 fi

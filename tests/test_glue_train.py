@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from mi_explain.glue.arguments import TrainArguments
 from mi_explain.glue.data import load_glue, split_heldout
@@ -108,6 +109,43 @@ def test_early_stopping_reads_only_the_heldout_slice(tmp_path: Path) -> None:
 def test_train_arguments_reject_negative_values() -> None:
     with pytest.raises(ValueError, match="heldout_samples must be ≥ 0"):
         TrainArguments(heldout_samples=-1)
+    with pytest.raises(ValueError, match="probe_every must be ≥ 1"):
+        TrainArguments(probe_texts=4, probe_every=0)
+    with pytest.raises(ValueError, match="probe_tol must be > 0"):
+        TrainArguments(probe_tol=0.0)
+
+
+def test_fig9_probe_records_every_layer_without_changing_training(tmp_path: Path) -> None:
+    """probe_texts > 0: MICallback writes <run>/mi_history.csv at steps 0, every, …, last; the weights are
+    bit-identical to the same run without the probe; the report's export reads the run as a Fig. 9 model."""
+    from safetensors.torch import load_file
+
+    from mi_explain.callbacks import load_history
+    from mi_explain.glue.summaries import export_summaries
+
+    glue = _glue(tmp_path)
+    common = ("--max_steps", "5", "--eval_strategy", "no", "--heldout_samples", "0", "--save_strategy", "no")
+    torch.manual_seed(0)  # the model is built from the process's RNG state, as in a fresh process
+    plain = train_main([*_args(tmp_path / "plain", glue), *common])
+    torch.manual_seed(0)
+    probed = train_main([*_args(tmp_path / "probed", glue), *common, "--probe_texts", "3", "--probe_every", "2",
+                         "--probe_steps", "6", "--probe_tol", "0.5"])
+    run = tmp_path / "probed" / "runs" / "sst2" / "transformer"
+    history = load_history(run / "mi_history.csv")
+    n_layers = history["layer"].nunique()
+    assert n_layers >= 2 and sorted(history["step"].unique()) == [0, 2, 4, 5]
+    assert (history.groupby("step").size() == n_layers).all() and (history["n_sentences"] == 3).all()
+    assert (run / "mi_information.png").stat().st_size > 0
+    assert probed["options"]["train"]["probe_texts"] == 3 and plain["options"]["train"]["probe_texts"] == 0
+    a = load_file(str(tmp_path / "plain" / "runs" / "sst2" / "transformer" / "model" / "model.safetensors"))
+    b = load_file(str(run / "model" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    written = export_summaries(None, tmp_path / "data", "t", fig9=run.parent)
+    import pandas as pd
+
+    fig9 = pd.read_csv(written["fig9"])
+    assert set(fig9["model"]) == {"transformer"} and (fig9["n_probe"] == 3).all() and (fig9["every"] == 2).all()
+    assert (fig9["train_steps"] == 5).all() and fig9["dev_accuracy"].between(0, 1).all()
 
 
 def test_glue_cpu_script_trains_every_cpu_config() -> None:

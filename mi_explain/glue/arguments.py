@@ -109,11 +109,22 @@ class TrainArguments:
     resume: bool = field(default=False, metadata={
         "help": "continue from the newest checkpoint in <run>/trainer (starts afresh when there is none)"})
     torch_threads: int = field(default=0, metadata={"help": "torch.set_num_threads; 0: leave torch's default"})
+    probe_texts: int = field(default=0, metadata={
+        "help": "information per layer during training (paper Fig. 9): MICallback on this many seeded validation "
+                "texts, written to <run>/mi_history.csv; 0: off"})
+    probe_every: int = field(default=500, metadata={"help": "probe every N optimizer steps (and at the start and end)"})
+    probe_tol: float = field(default=0.2, metadata={"help": "the probe's tolerance on log σ (MICallback's default)"})
+    probe_steps: int = field(default=50, metadata={"help": "the probe's cap on estimator iterations"})
 
     def __post_init__(self) -> None:
-        for name in ("heldout_samples", "early_stopping_patience", "torch_threads"):
+        for name in ("heldout_samples", "early_stopping_patience", "torch_threads", "probe_texts"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+        for name in ("probe_every", "probe_steps"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if not float(self.probe_tol) > 0:
+            raise ValueError(f"probe_tol must be > 0, got {self.probe_tol}")
 
 
 def run_dir(data: DataArguments, model: ModelArguments) -> Path:

@@ -159,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--export", default=None, metavar="ROOT", help="runs root to summarise into --data")
     parser.add_argument("--fig8", default=None, metavar="DIR", help="output folder of scripts/fig8_word_attributes.py")
     parser.add_argument("--fig9", default=None, metavar="DIR",
-                        help="output folder of scripts/fig9_training_information.py")
+                        help="output folder of scripts/fig9_training_information.py, or a GLUE task folder "
+                             "(e.g. runs/cpu/sst2) whose runs trained with probe_texts > 0")
     parser.add_argument("--data", default="docs/data", help="folder of the summaries (default: docs/data)")
     parser.add_argument("--from-data", default=None, metavar="DIR", help="write --out from the summaries in DIR")
     parser.add_argument("--out", default="docs/results.md", help="the page written by --from-data")

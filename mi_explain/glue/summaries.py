@@ -168,6 +168,13 @@ def _fig9(folder: Path) -> list[dict[str, Any]]:
             run = {"train_steps": res.get("steps"), "n_train": res.get("n_train"),
                    "dev_accuracy": res.get("dev_accuracy"), "n_probe": res.get("n_probe"), "every": res.get("every"),
                    "probe_tol": opts.get("tol"), "probe_steps": opts.get("steps")}
+        elif (sub / "scores.json").is_file():  # a GLUE training run with probe_texts > 0 (glue/train.py)
+            res = read_json(sub / "scores.json")
+            opts = (res.get("options") or {}).get("train") or {}
+            run = {"train_steps": res.get("train_steps"), "n_train": res.get("n_train"),
+                   "dev_accuracy": res.get("headline_value"), "n_probe": opts.get("probe_texts"),
+                   "every": opts.get("probe_every"), "probe_tol": opts.get("probe_tol"),
+                   "probe_steps": opts.get("probe_steps")}
         for r in frame[cols].to_dict("records"):
             rows.append({"model": sub.name, **r, **run})
     if not rows:

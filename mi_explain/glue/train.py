@@ -7,7 +7,10 @@ Writes ``<output_root>/<task>/<family>/``:
   sittings, the learning curve, and provenance;
 * ``curve.jsonl``: one line per log/evaluation, written as training goes (``wall_s``: seconds of training
   so far, summed over sittings), so a killed run keeps its curve;
-* ``trainer/checkpoint-*``: what ``--resume`` continues from (model, optimizer, scheduler, RNG, sampler).
+* ``trainer/checkpoint-*``: what ``--resume`` continues from (model, optimizer, scheduler, RNG, sampler);
+* ``mi_history.csv`` / ``mi_information.png`` (``probe_texts`` > 0): every layer's information on a fixed
+  probe set during training (:class:`mi_explain.callbacks.MICallback`; the paper's Fig. 9).  The probe
+  restores every RNG state, so the trained weights are those of the same run without it.
 
 The Trainer is :func:`mi_explain.training.make_trainer` (the one every training of the package uses).
 Speed on a small CPU: batches are padded per batch (``DataCollatorWithPadding``) and grouped by length
@@ -30,7 +33,8 @@ from .metrics import compute_metrics_fn
 from .modeling import build_for_training, load_tokenizer
 from .tasks import get_task
 
-__all__ = ["CURVE_FILE", "WallClockCallback", "last_checkpoint", "main", "read_curve", "train"]
+__all__ = ["CURVE_FILE", "WallClockCallback", "last_checkpoint", "main", "probe_callback",
+           "probe_texts", "read_curve", "train"]
 
 CURVE_FILE = "curve.jsonl"
 #: row kinds of a curve, in the order they happen at one step
@@ -144,6 +148,26 @@ def _configure(training_args, train_args: TrainArguments, task, has_heldout: boo
                              f"{metric!r}: model selection on the validation split would bias the reported score")
 
 
+def probe_texts(validation, task, n: int, seed: int) -> list:  # noqa: ANN001
+    """``n`` seeded validation texts (``(first, second)`` tuples for pair tasks) for the Fig. 9 probe; the
+    seed is the data's ``subset_seed`` + 1, so the probe set differs from a ``max_eval_samples`` subset."""
+    rows = subset(validation, n, seed + 1)
+    cols = list(task.text_columns)
+    return [tuple(r[c] for c in cols) if task.is_pair else r[cols[0]] for r in rows]
+
+
+def probe_callback(tokenizer, validation, task, train_args: TrainArguments, out: Path, seed: int):  # noqa: ANN001, ANN201
+    """The :class:`~mi_explain.callbacks.MICallback` of a run with ``probe_texts`` > 0: every layer's
+    information on the probe texts every ``probe_every`` steps → ``<run>/mi_history.csv`` and
+    ``<run>/mi_information.png`` (a resumed run keeps the rows before its first step)."""
+    from ..callbacks import HISTORY_FILE, PLOT_FILE, MICallback
+
+    texts = probe_texts(validation, task, train_args.probe_texts, seed)
+    return MICallback(tokenizer, texts, every_n_steps=train_args.probe_every, history_file=out / HISTORY_FILE,
+                      plot_file=out / PLOT_FILE, run_name=f"{task.title} × {out.name}",
+                      tol=train_args.probe_tol, steps=train_args.probe_steps)
+
+
 def train(data_args: DataArguments, model_args: ModelArguments, training_args,  # noqa: ANN001
           train_args: TrainArguments | None = None) -> dict:
     """Train, evaluate and save; returns the scores written to ``scores.json``."""
@@ -175,6 +199,8 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args,  
         if train_args.eval_validation:
             during["validation"] = enc_val
     callbacks = [WallClockCallback(out / CURVE_FILE)]
+    if train_args.probe_texts:
+        callbacks.append(probe_callback(tok, data.validation, task, train_args, out, data_args.subset_seed))
     if train_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train_args.early_stopping_patience))
     trainer = make_trainer(model, tok, training_args, _tokenized(train_ds, tok, task, data_args.max_length),
