@@ -172,7 +172,7 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args,  
           train_args: TrainArguments | None = None) -> dict:
     """Train, evaluate and save; returns the scores written to ``scores.json``."""
     import torch
-    from transformers import EarlyStoppingCallback
+    from transformers import EarlyStoppingCallback, set_seed
 
     from ..training import make_trainer
 
@@ -190,6 +190,9 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args,  
     _configure(training_args, train_args, task, heldout is not None)
 
     tok = load_tokenizer(model_args.family, model_args.model_name_or_path, model_args.tokenizer_name)
+    # the new weights (a from-scratch model, a pretrained model's classifier head) come from the seed, not from
+    # the process's RNG state (torch seeds its default generator at random in every new process)
+    set_seed(training_args.seed)
     model = build_for_training(model_args.family, model_args.model_name_or_path, tok, model_args.config_kwargs,
                                task.label_names)
     enc_val = _tokenized(eval_ds, tok, task, data_args.max_length)
