@@ -145,3 +145,55 @@ def minilm():
 
     path = packaged_model_path("minilm")
     return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), path
+
+
+class KilledSweep:
+    """A sweep that dies mid-write: ``arm(lines, cut)`` makes ``ResultStore.append`` write the first ``cut``
+    characters of the next line and raise ``KeyboardInterrupt`` once ``lines`` lines are in the part file;
+    ``disarm()`` restores the real append.  ``batches`` lists the texts of every ``mi_explain.explain`` call."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import json
+
+        import mi_explain
+        from mi_explain.sweep.store import ResultStore
+
+        self._mp, self._real = monkeypatch, ResultStore.append
+        self.batches: list[list] = []
+        real_explain = mi_explain.explain
+
+        def counting_explain(model, tok, texts, **kw):  # noqa: ANN001, ANN003
+            self.batches.append(list(texts))
+            return real_explain(model, tok, texts, **kw)
+
+        def append_then_die(store, rank, exps, metas):  # noqa: ANN001
+            if len(store.done()) >= self._lines:
+                with open(store.part(rank), "a") as fh:
+                    fh.write(json.dumps(exps[0].to_dict())[: self._cut])
+                raise KeyboardInterrupt("killed")
+            self._real(store, rank, exps, metas)
+
+        self._die = append_then_die
+        monkeypatch.setattr(mi_explain, "explain", counting_explain)
+
+    @property
+    def explained(self) -> list:
+        return [t for batch in self.batches for t in batch]
+
+    def arm(self, lines: int, cut: int) -> None:
+        from mi_explain.sweep.store import ResultStore
+
+        self._lines, self._cut = lines, cut
+        self._mp.setattr(ResultStore, "append", self._die)
+
+    def disarm(self) -> None:
+        from mi_explain.sweep.store import ResultStore
+
+        self._mp.setattr(ResultStore, "append", self._real)
+        self.batches.clear()
+
+
+@pytest.fixture
+def killed_sweep(monkeypatch: pytest.MonkeyPatch) -> KilledSweep:
+    """See :class:`KilledSweep`."""
+    return KilledSweep(monkeypatch)

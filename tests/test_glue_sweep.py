@@ -98,40 +98,21 @@ def test_store_repairs_cut_tail_and_merges_atomically(tmp_path: Path, monkeypatc
     assert store.parts() == [] and not store.parts_dir.exists()
 
 
-def test_resume_after_kill(tmp_path: Path, config: Path, tiny_bert, bert_tokenizer,
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_after_kill(tmp_path: Path, config: Path, tiny_bert, bert_tokenizer, killed_sweep) -> None:
     run = _trained_run(tmp_path, tiny_bert, bert_tokenizer)
-    import mi_explain
-
-    real_explain, real_append = mi_explain.explain, ResultStore.append
-    calls: list[list] = []
-
-    def counting_explain(model, tok, texts, **kw):  # noqa: ANN001, ANN003
-        calls.append(list(texts))
-        return real_explain(model, tok, texts, **kw)
-
-    def append_then_die(self, rank, exps, metas):  # noqa: ANN001
-        if len(self.done()) >= 6:  # three texts × two kinds are on disk: die while writing the next line
-            with open(self.part(rank), "a") as fh:
-                fh.write(json.dumps(exps[0].to_dict())[:100])
-            raise KeyboardInterrupt("killed")
-        real_append(self, rank, exps, metas)
-
-    monkeypatch.setattr(mi_explain, "explain", counting_explain)
-    monkeypatch.setattr(ResultStore, "append", append_then_die)
+    killed_sweep.arm(lines=6, cut=100)  # three texts × two kinds on disk, then die while writing the next line
     args = ["--config", str(config), "--output_root", str(tmp_path)]
     with pytest.raises(KeyboardInterrupt):
         sweep_main(args)
     assert not (run / "results.jsonl").exists()
     before = (run / "sweep_parts" / "rank0.jsonl").read_text().split("\n")[:6]
-    first_texts = {t for c in calls[:2] for t in c}
+    first_texts = {t for c in killed_sweep.batches[:2] for t in c}
     assert len(first_texts) == 3
 
-    calls.clear()
-    monkeypatch.setattr(ResultStore, "append", real_append)
+    killed_sweep.disarm()
     summary = sweep_main(args)
     assert summary["resumed_with_done"] == 3 and summary["texts"] == 7
-    assert not first_texts & {t for c in calls for t in c}  # finished texts were not redone
+    assert not first_texts & set(killed_sweep.explained)  # finished texts were not redone
     lines = (run / "results.jsonl").read_text().split("\n")
     assert all(line in lines for line in before)  # ... and were not lost or changed
     plan = json.loads((run / "sweep_config.json").read_text())["plan_idx"]

@@ -12,7 +12,6 @@ import mi_explain
 from mi_explain.cli import main
 from mi_explain.results import read_jsonl
 from mi_explain.sweep import SweepOptions, sweep_dataset, text_table
-from mi_explain.sweep.store import ResultStore
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -83,46 +82,31 @@ def test_text_table_rejects_other_files_and_non_text(tmp_path: Path) -> None:
 
 
 def test_sigma_s_once_resume_after_kill_and_seconds(tmp_path: Path, tiny_bert, bert_tokenizer,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                    monkeypatch: pytest.MonkeyPatch, killed_sweep) -> None:
     data = _csv(tmp_path / "d.csv", [["sentence", "label"], *[[t, str(i % 2)] for i, t in enumerate(TEXTS)]])
     out = tmp_path / "sweep"
-    real_estimate, real_explain, real_append = (mi_explain.estimate_regularization, mi_explain.explain,
-                                                ResultStore.append)
+    real_estimate = mi_explain.estimate_regularization
     estimates: list[dict] = []
-    explained: list[str] = []
 
     def counting_estimate(model, tok, texts, **kw):  # noqa: ANN001, ANN003
         estimates.append(kw)
         return real_estimate(model, tok, texts, **kw)
 
-    def counting_explain(model, tok, texts, **kw):  # noqa: ANN001, ANN003
-        explained.extend(texts)
-        return real_explain(model, tok, texts, **kw)
-
-    def append_then_die(self, rank, exps, metas):  # noqa: ANN001
-        if len(self.done()) >= 4:  # two texts × two kinds are on disk: die in the middle of the next line
-            with open(self.part(rank), "a") as fh:
-                fh.write(json.dumps(exps[0].to_dict())[:80])
-            raise KeyboardInterrupt("killed")
-        real_append(self, rank, exps, metas)
-
     monkeypatch.setattr(mi_explain, "estimate_regularization", counting_estimate)
-    monkeypatch.setattr(mi_explain, "explain", counting_explain)
-    monkeypatch.setattr(ResultStore, "append", append_then_die)
+    killed_sweep.arm(lines=4, cut=80)  # two texts × two kinds on disk, then die in the middle of the next line
     kw = {"tokenizer": bert_tokenizer, "text_column": "sentence", "label_column": "label", "batch_size": 2, **FAST}
     with pytest.raises(KeyboardInterrupt):
         sweep_dataset(tiny_bert, data, out, **kw)
     assert len(estimates) == 2  # once per kind (prediction, layers) for the whole sweep, not per batch
     assert {e.get("target") for e in estimates} == {"cls", "tokens"}
     assert not (out / "results.jsonl").exists() and (out / "regularization.json").is_file()
-    first = set(explained[:2])
+    first = set(killed_sweep.explained[:2])
 
     estimates.clear()
-    explained.clear()
-    monkeypatch.setattr(ResultStore, "append", real_append)
+    killed_sweep.disarm()
     summary = sweep_dataset(tiny_bert, data, out, **kw)
     assert estimates == []  # the second sitting reuses the saved σ_s
-    assert not first & set(explained)  # finished texts are not redone
+    assert not first & set(killed_sweep.explained)  # finished texts are not redone
     assert summary["texts"] == 5 and summary["resumed_with_done"] == 2 and summary["lines"] == 10
     lines = read_jsonl(out / "results.jsonl", with_meta=True)
     assert [(m["kind"], m["idx"]) for _, m in lines] == [(k, i) for k in ("prediction", "layers") for i in range(5)]
