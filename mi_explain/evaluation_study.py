@@ -28,6 +28,7 @@ What each method explains (the prediction of the classifier, class y = its predi
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -42,8 +43,12 @@ from tqdm.auto import tqdm
 
 from . import evaluation as ev
 from .adapters import max_model_length
+from .sweep.engine import model_digest
 
-__all__ = ["DEFAULT_METHODS", "PREDICTION_OPTIONS", "compare_paired", "explain_ranking", "explain_rankings",
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_METHODS", "PREDICTION_OPTIONS", "check_same_weights", "compare_paired", "explain_ranking",
+           "explain_rankings",
            "lambda_sensitivity", "load_results", "method_settings", "model_note", "report_header", "run_study",
            "study_settings", "study_table", "write_report"]
 
@@ -213,6 +218,27 @@ def _done(path: Path, settings: dict[str, dict[str, Any]] | None = None) -> set[
             if _matches(rec, settings)}
 
 
+def check_same_weights(paths: Sequence[str | os.PathLike], model_name: str, digest: str) -> None:
+    """Refuse to mix models: raise ValueError if a record of ``model_name`` in ``paths`` was computed on
+    weights other than ``digest`` (:func:`~mi_explain.sweep.engine.model_digest`).  Records written before
+    the study stored digests carry none and are taken as they are (a warning says how many)."""
+    legacy = 0
+    for path in paths:
+        for rec in _records(path):
+            if str(rec.get("model")) != model_name:
+                continue
+            if "weights" not in rec:
+                legacy += 1
+            elif rec["weights"] != digest:
+                raise ValueError(
+                    f"{path} holds rows of model {model_name!r} computed on other weights (sha256 "
+                    f"{rec['weights'][:12]}… ≠ {digest[:12]}… of the model given): the model was retrained or "
+                    "replaced.  Move those rows to another file, or give this model another name")
+    if legacy:
+        logger.warning("%d rows of model %r carry no weights digest (written before the study stored one); "
+                       "they are taken as this model's", legacy, model_name)
+
+
 def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str, str]], results: str | os.PathLike,
               *, model_name: str, text_ids: Sequence[Any] | None = None,
               methods: Sequence[str] = DEFAULT_METHODS, removal: str = "delete", batch_size: int = 64,
@@ -223,8 +249,10 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
 
     Texts are explained ``explain_batch`` at a time, in each method's batched passes.  Each line: {model,
     text_id, text, method, target, seconds (explaining only: the group's time / its size), explained_together,
-    words, importance, settings (:func:`study_settings`), rows}.  A (model, text, method) counts as done
-    only if a line with the same settings exists, here or in ``done_in`` (more results files).
+    words, importance, settings (:func:`study_settings`), weights (sha256 of the model's parameters), rows}.
+    A (model, text, method) counts as done only if a line with the same settings exists, here or in
+    ``done_in`` (more results files); rows of the same model name made on other weights raise ValueError
+    (:func:`check_same_weights`).
     Returns the number of (text, method) pairs computed now.
     """
     path = Path(results)
@@ -238,6 +266,8 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
         raise ValueError(f"unknown method(s) {unknown}; available: {list(DEFAULT_METHODS)}")
     settings = study_settings(methods, removal=removal, information_state=information_state, rate=rate, seed=seed,
                               method_options=method_options)
+    digest = model_digest(model)
+    check_same_weights([path, *done_in], model_name, digest)
     done = _done(path, settings).union(*[_done(Path(p), settings) for p in done_in])
     if path.exists() and path.stat().st_size:  # a line cut by an interruption: end it, it is redone below
         with path.open("rb+") as f:
@@ -276,7 +306,7 @@ def run_study(model: nn.Module, tokenizer: Any, texts: Sequence[str | tuple[str,
                                         removal=removal, text_id=tid, cache=caches[j])
                 rec = {"model": model_name, "text_id": tid, "text": text, "method": method, "target": y,
                        "seconds": seconds, "explained_together": len(group), "words": prepared[j].words,
-                       "importance": imp.tolist(), "removal": removal, "settings": settings[method],
+                       "importance": imp.tolist(), "removal": removal, "settings": settings[method], "weights": digest,
                        "rows": [{k: r[k] for k in ("metric", "step", "value")} for r in rows]}
                 with path.open("a") as f:
                     f.write(json.dumps(rec, allow_nan=True) + "\n")
@@ -328,7 +358,8 @@ USAGE = """## Reproduce / use
 ```
 
 The results file is appended to one (model, text, method) at a time, and the λ check's texts to
-`<results>_lambda.jsonl` next to it; rerunning the command resumes both.  In Python:
+`<results>_lambda.jsonl` next to it; rerunning the command resumes both.  Each row records the sha256 of
+the model's weights: a retrained model under the same name is refused, never mixed in.  In Python:
 `mi_explain.evaluation.evaluate(model, tokenizer, texts, {method: rankings})` → tidy frame,
 `summarize(frame)` → mean ± s.e., `mi_explain.plotting.faithfulness_curves(frame)` → the figure.
 `--report_only` rewrites the page from the results file as it is, without explaining anything.
@@ -409,6 +440,7 @@ def lambda_sensitivity(model: nn.Module, tokenizer: Any, texts: Sequence[str | t
     key = json.dumps({"model": model_name, "reference": float(reference), "state": information_state,
                       "seed": seed, "options": options or {}}, sort_keys=True, default=str)
     done: dict[str, list[dict[str, Any]]] = {}
+    digest = model_digest(model) if model is not None else None
     if cache is not None and Path(cache).exists():
         for line in Path(cache).read_text().splitlines():
             try:
@@ -416,6 +448,9 @@ def lambda_sensitivity(model: nn.Module, tokenizer: Any, texts: Sequence[str | t
             except json.JSONDecodeError:  # a line cut by a kill: that text is redone
                 continue
             if rec.get("key") == key:
+                if digest is not None and rec.get("weights", digest) != digest:
+                    raise ValueError(f"{cache} holds λ-check rows of model {model_name!r} computed on other weights "
+                                     "(the model was retrained or replaced): move them away or use another name")
                 done[rec["text"]] = rec["rows"]
     rows = []
     for i, text in enumerate(texts):
@@ -437,7 +472,7 @@ def lambda_sensitivity(model: nn.Module, tokenizer: Any, texts: Sequence[str | t
         if cache is not None:
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
             with open(cache, "a") as fh:
-                fh.write(json.dumps({"key": key, "text": tkey, "rows": mine}) + "\n")
+                fh.write(json.dumps({"key": key, "text": tkey, "rows": mine, "weights": digest}) + "\n")
     return pd.DataFrame(rows, columns=["text_id", "rate", "kendall", "spearman"])
 
 

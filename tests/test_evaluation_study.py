@@ -192,3 +192,29 @@ def test_script_runs_resumes_and_rewrites_its_page_from_the_results(tiny_bert, b
     assert len((tmp_path / "r.jsonl").read_text().splitlines()) == n_records  # nothing explained again
     run("--unsigned", "--report_only")  # no rows under the unsigned settings: none shown, none mixed in
     assert "| tiny | integrated_gradients |" not in (tmp_path / "page.md").read_text()
+
+
+def test_study_refuses_rows_of_the_same_name_made_on_other_weights(tiny_bert, bert_tokenizer, tmp_path):
+    """A retrained or replaced model must not silently reuse (or mix with) the rows of the model before it."""
+    import copy
+
+    res = tmp_path / "r.jsonl"
+    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS[:1], res, model_name="m", methods=["random"]) == 1
+    rec = json.loads(res.read_text().splitlines()[0])
+    assert rec["weights"] == study.model_digest(tiny_bert)
+    other = copy.deepcopy(tiny_bert)
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    with pytest.raises(ValueError, match="rows of model 'm' computed on other weights"):
+        study.run_study(other, bert_tokenizer, TEXTS[:1], res, model_name="m", methods=["random"])
+    assert study.run_study(other, bert_tokenizer, TEXTS[:1], res, model_name="m2", methods=["random"]) == 1
+    assert study.run_study(tiny_bert, bert_tokenizer, TEXTS[:1], res, model_name="m", methods=["random"]) == 0
+    # rows written before the study stored digests are taken as they are
+    res.write_text(json.dumps({k: v for k, v in rec.items() if k != "weights"}) + "\n")
+    assert study.run_study(other, bert_tokenizer, TEXTS[:1], res, model_name="m", methods=["random"]) == 0
+    cache = tmp_path / "lam.jsonl"
+    study.lambda_sensitivity(tiny_bert, bert_tokenizer, TEXTS[:1], rates=(0.1, 1.0), cache=cache, model_name="m",
+                             options={"steps": 4, "tol": 0.5})
+    with pytest.raises(ValueError, match="λ-check rows of model 'm' computed on other weights"):
+        study.lambda_sensitivity(other, bert_tokenizer, TEXTS[:1], rates=(0.1, 1.0), cache=cache, model_name="m",
+                                 options={"steps": 4, "tol": 0.5})
