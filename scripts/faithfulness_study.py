@@ -79,10 +79,14 @@ def main(argv: list[str] | None = None) -> None:
     for name, folder in zip(names, args.models):
         model, tok = (None, None) if args.report_only else load_trained(folder)
         if not args.report_only:
-            study.run_study(model, tok, texts, args.results, model_name=name, text_ids=ids, methods=args.methods,
-                            removal=args.removal, batch_size=args.batch_size,
-                            information_state=args.information_state, rate=args.rate, seed=args.seed,
-                            explain_batch=args.explain_batch, done_in=args.also_read, method_options=method_options)
+            try:
+                study.run_study(model, tok, texts, args.results, model_name=name, text_ids=ids, methods=args.methods,
+                                removal=args.removal, batch_size=args.batch_size,
+                                information_state=args.information_state, rate=args.rate, seed=args.seed,
+                                explain_batch=args.explain_batch, done_in=args.also_read,
+                                method_options=method_options)
+            except ValueError as err:  # e.g. rows of this name made on other weights
+                raise SystemExit(f"faithfulness_study.py: error: {err}") from err
         if args.lambda_rates and args.report:
             lf = study.lambda_sensitivity(model, tok, texts[:args.lambda_texts], args.lambda_rates, args.rate,
                                           information_state=args.information_state, seed=args.seed,
