@@ -440,7 +440,7 @@ def lambda_sensitivity(model: nn.Module, tokenizer: Any, texts: Sequence[str | t
     key = json.dumps({"model": model_name, "reference": float(reference), "state": information_state,
                       "seed": seed, "options": options or {}}, sort_keys=True, default=str)
     done: dict[str, list[dict[str, Any]]] = {}
-    digest = model_digest(model) if model is not None else None
+    digest = model_digest(model) if model is not None and cache is not None else None  # only the cache needs it
     if cache is not None and Path(cache).exists():
         for line in Path(cache).read_text().splitlines():
             try:

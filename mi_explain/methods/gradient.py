@@ -96,7 +96,7 @@ class IntegratedGradients(SaliencyMethod):
         keep = (batch.word_index < 0)[..., None].to(batch.x.dtype)  # special tokens / padding: not attributed
         baseline = batch.x * keep
         squares = torch.zeros(n_pl, batch.n_words, device=batch.x.device)
-        rel_delta = torch.zeros(n_pl)
+        rel_delta = torch.zeros(n_pl, device=batch.x.device)  # one host copy at the end
         rows_per_chunk = max(1, batch.default_chunk() // self.n_steps)  # captum runs rows × n_steps at once
         for rows, texts, which, proj in batch.chunks(readout, max_batch=rows_per_chunk):
             xr = batch.x[texts].clone()
@@ -111,9 +111,9 @@ class IntegratedGradients(SaliencyMethod):
             with torch.no_grad():
                 signed = forward(xr, texts, which, proj) - forward(baseline[texts], texts, which, proj)
             delta = a.detach().float().flatten(1).sum(1) - signed.float()  # Σ attributions − (S(x) − S(x₀))
-            rel = (delta.abs() / signed.abs().clamp(min=1e-12)).cpu()
-            rel_delta.scatter_reduce_(0, pl.cpu(), rel, reduce="amax")
+            rel = delta.abs() / signed.abs().float().clamp(min=1e-12)
+            rel_delta.scatter_reduce_(0, pl, rel, reduce="amax")
         sal = combine(squares, readout, p, batch.n_states, self.signed)
-        rel = rel_delta.view(p, batch.n_states)
+        rel = rel_delta.view(p, batch.n_states).cpu()
         return Attribution(values=sal, steps=self.n_steps,
                            diagnostics=[{"ig_delta": rel[i].tolist()} for i in range(p)])

@@ -450,15 +450,15 @@ class LRP(SaliencyMethod):
                 "signed": self.signed}
 
     def relevance(self, batch: Batch, texts: torch.Tensor, which: torch.Tensor, proj: torch.Tensor,
-                  readout: Readout | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Relevance at the word embeddings [B, T, K] of rows (texts, states, read-outs) and the relevance
-        put in at the state [B]."""
+                  readout: Readout) -> tuple[torch.Tensor, torch.Tensor]:
+        """Relevance at the word embeddings [B, T, K] of rows (texts, states, read-outs of ``readout``) and the
+        relevance put in at the state [B]."""
         xr = batch.x[texts].clone().requires_grad_(True)
         mode = LRPMode(self.epsilon)
         with torch.enable_grad():
             with mode:
                 states = list(batch.fn(xr, texts))
-            seeds = batch.relevance_seeds(readout or self.readout, states, which, proj)
+            seeds = batch.relevance_seeds(readout, states, which, proj)
             total_in = sum((g.float() * s.detach().float()).sum(-1) for g, s in zip(seeds, states))
             (grad,) = torch.autograd.grad(states, xr, grad_outputs=seeds, allow_unused=True)
         rel = (xr.detach() * grad).float() if grad is not None else torch.zeros_like(xr)
@@ -468,15 +468,16 @@ class LRP(SaliencyMethod):
         p, _, _ = batch.x.shape
         n_pl = p * batch.n_states
         squares = torch.zeros(n_pl, batch.n_words, device=batch.x.device)
-        num, den = torch.zeros(n_pl), torch.zeros(n_pl)  # conservation: slope of Σ_words R on R_in
+        # conservation: slope of Σ_words R on R_in, accumulated on the device (one host copy at the end)
+        num, den = torch.zeros(n_pl, device=batch.x.device), torch.zeros(n_pl, device=batch.x.device)
         readout = batch.readout_for(self.readout)
         for rows, texts, which, proj in batch.chunks(readout):
             rel, total_in = self.relevance(batch, texts, which, proj, readout)
             w = words_sum(rel.sum(-1)[:, None], batch.word_index[texts], batch.n_words)[:, 0]
             pl = rows // readout.projections
             accumulate(squares, pl, w, self.signed)
-            num.index_add_(0, pl.cpu(), (w.sum(-1) * total_in).cpu())
-            den.index_add_(0, pl.cpu(), (total_in ** 2).cpu())
-        cons = (num / den.clamp(min=1e-30)).view(p, batch.n_states)
+            num.index_add_(0, pl, w.sum(-1) * total_in)
+            den.index_add_(0, pl, total_in ** 2)
+        cons = (num / den.clamp(min=1e-30)).view(p, batch.n_states).cpu()
         return Attribution(values=combine(squares, readout, p, batch.n_states, self.signed),
                            diagnostics=[{"lrp_conservation": cons[i].tolist()} for i in range(p)])
